@@ -1,0 +1,39 @@
+# make demo : set up .venv, install dnnrsa, run the quick reproduction of the study
+# make test : set up .venv, install dnnrsa with its test extras, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dnnrsa-installed
+OUT ?= out/demo
+
+.PHONY: install demo test test-fast bench lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/dnnrsa reproduce --quick --out $(OUT)
+	@echo "Report: $(OUT)/report.md   Figures: $(OUT)/fig2a.png $(OUT)/fig2b.png"
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --durations=15
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_render.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_rsa.py
+
+lint: $(STAMP)
+	$(PY) -m pip install --quiet ruff
+	$(VENV)/bin/ruff check dnnrsa tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) out build *.egg-info .pytest_cache

@@ -1,0 +1,272 @@
+"""`Activations`: one layer's (or one brain region's) responses to a stimulus set,
+shaped like ROI data: observations x channels, plus the factor table."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ._utils import format_choices
+from .stimuli import encode_labels, factor_levels
+
+__all__ = ["Activations"]
+
+_FORMAT = "dnnrsa.activations/1"
+
+
+class Activations:
+    """Responses of one layer or region to a set of stimuli.
+
+    Parameters
+    ----------
+    data : array-like of shape (n_obs, n_channels) or (n_obs, C, H, W)
+        The responses. A convolutional layer keeps its spatial shape so that readouts
+        that pool over space can use it; :attr:`X` always gives the flat view.
+        A numpy memmap is kept as it is (not read into memory).
+    metadata : pandas.DataFrame of n_obs rows
+        The factors of each observation (``identity``, ``expression``, ``viewpoint``,
+        ``session``, ``run``, ...).
+    provenance : dict, optional
+        Where the data come from, JSON-serialisable: ``model``, ``seed``, ``layer``,
+        ``stimuli``, ``preprocessing``, ...
+
+    Examples
+    --------
+    Brain data enter the same way as network layers:
+
+    >>> import numpy as np, pandas as pd
+    >>> roi = Activations.from_arrays(np.random.rand(6, 50),
+    ...     pd.DataFrame({"identity": list("aabbcc")}), region="FFA")
+    >>> roi.X.shape, roi.provenance["region"]
+    ((6, 50), 'FFA')
+    """
+
+    def __init__(self, data: Any, metadata: pd.DataFrame, provenance: Mapping | None = None):
+        if hasattr(data, "detach"):
+            data = data.detach().cpu().numpy()
+        if not isinstance(data, np.ndarray):
+            data = np.asarray(data)
+        if data.dtype.kind not in "fiub":
+            raise TypeError(f"Argument data must be numeric, got dtype {data.dtype}.")
+        if data.ndim < 2:
+            raise ValueError(
+                "Argument data must have shape (n_obs, n_channels) or (n_obs, C, H, W), "
+                f"got shape {data.shape}."
+            )
+        if not isinstance(metadata, pd.DataFrame):
+            raise TypeError(
+                f"Argument metadata must be a pandas DataFrame, got {type(metadata).__name__}."
+            )
+        if len(metadata) != data.shape[0]:
+            raise ValueError(
+                f"data has {data.shape[0]} observations but metadata has {len(metadata)} rows; "
+                "give one metadata row per observation."
+            )
+        self.data = data
+        self.metadata = metadata.reset_index(drop=True)
+        self.provenance = dict(provenance or {})
+
+    @classmethod
+    def from_arrays(cls, X: Any, metadata: pd.DataFrame, **provenance) -> "Activations":
+        """Wrap any (n_obs x n_channels) array, e.g. voxels of a region of interest, with
+        its factor table. Keyword arguments become provenance."""
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(
+                f"Argument X must have shape (n_obs, n_channels), got shape {X.shape}."
+            )
+        return cls(X, metadata, provenance)
+
+    # -- shape ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def __repr__(self) -> str:
+        what = self.provenance.get("layer") or self.provenance.get("region") or "data"
+        model = self.provenance.get("model")
+        src = f" of {model}" if model else ""
+        return f"Activations({what}{src}: {len(self)} obs x {self.shape})"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one observation: (C, H, W) for a convolutional layer, (n_channels,) else."""
+        return tuple(self.data.shape[1:])
+
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def X(self) -> np.ndarray:
+        """The responses as a (n_obs, n_features) matrix (a view, not a copy)."""
+        return self.data.reshape(len(self), -1)
+
+    @property
+    def layer(self) -> str | None:
+        return self.provenance.get("layer")
+
+    def __getitem__(self, key) -> "Activations":
+        """A slice, integer array or boolean mask gives a new `Activations`."""
+        if isinstance(key, (int, np.integer)):
+            key = [int(key)]
+        key = np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key)
+        if key.dtype == bool:
+            if key.shape != (len(self),):
+                raise IndexError(f"boolean mask has shape {key.shape}, expected ({len(self)},)")
+            key = np.flatnonzero(key)
+        return Activations(self.data[key], self.metadata.iloc[key], self.provenance)
+
+    def check_factor(self, factor: str, argument: str = "target") -> str:
+        if factor not in self.metadata.columns:
+            valid = [c for c in self.metadata.columns if c != "path"]
+            raise ValueError(
+                f"Unknown value {factor!r} for argument {argument}: it is not a column of the "
+                f"metadata. Valid values are {format_choices(valid)}."
+            )
+        return factor
+
+    def classes(self, factor: str) -> list:
+        return factor_levels(self.metadata[self.check_factor(factor, "factor")])
+
+    # -- conversions ----------------------------------------------------------------------
+    def to_arrays(self, target: str, groups: str | None = None):
+        """``(X, y, groups)`` for scikit-learn or nilearn.
+
+        Parameters
+        ----------
+        target : str
+            Factor column to predict; ``y`` holds its integer codes in the order of
+            :meth:`classes`.
+        groups : str, optional
+            Factor column for group-wise cross-validation (``"viewpoint"``, ``"session"``,
+            ``"run"``); returned as integer codes, or None.
+
+        Returns
+        -------
+        X : ndarray of shape (n_obs, n_features)
+        y : ndarray of shape (n_obs,)
+        groups : ndarray of shape (n_obs,) or None
+        """
+        col = self.metadata[self.check_factor(target, "target")]
+        y = encode_labels(col, factor_levels(col))
+        g = None
+        if groups is not None:
+            gcol = self.metadata[self.check_factor(groups, "groups")]
+            g = encode_labels(gcol, factor_levels(gcol))
+        return self.X, y, g
+
+    def to_rsatoolbox(self):
+        """An ``rsatoolbox.data.Dataset`` with the factors as ``obs_descriptors`` and the
+        provenance as ``descriptors``."""
+        from rsatoolbox.data import Dataset
+
+        obs = {c: self.metadata[c].to_numpy() for c in self.metadata.columns}
+        desc = {k: v for k, v in self.provenance.items() if np.isscalar(v) or v is None}
+        return Dataset(np.asarray(self.X, dtype=np.float64), descriptors=desc, obs_descriptors=obs)
+
+    # -- storage --------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save as one safetensors file (data, factor table and provenance in its header);
+        no pickle. Written to a temporary name first, so a crash leaves nothing half-written."""
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {
+            "format": _FORMAT,
+            "metadata": _frame_to_json(self.metadata),
+            "provenance": json.dumps(self.provenance, default=_json_default),
+        }
+        tmp = path.with_name(path.name + ".partial")
+        try:
+            save_file({"data": np.ascontiguousarray(self.data)}, str(tmp), metadata=header)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> "Activations":
+        """Read a file written by :meth:`save`. With ``mmap=True`` the data stay on disk as a
+        read-only memory map (for layers larger than memory)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Argument path: no activations file at {path}.")
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            try:
+                header = json.loads(fh.read(n))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{path} is not a safetensors file written by dnnrsa.") from exc
+        meta = header.get("__metadata__", {})
+        if meta.get("format") != _FORMAT or "data" not in header:
+            raise ValueError(
+                f"{path} is not an activations file written by Activations.save "
+                f"(format {meta.get('format')!r}, expected {_FORMAT!r})."
+            )
+        info = header["data"]
+        dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+        start, _ = info["data_offsets"]
+        data = np.memmap(path, dtype=dtype, mode="r", offset=8 + n + start, shape=tuple(info["shape"]))
+        if not mmap:
+            data = np.array(data)
+        return cls(data, _frame_from_json(meta["metadata"]), json.loads(meta["provenance"]))
+
+
+_SAFETENSORS_DTYPES = {
+    "F64": np.float64, "F32": np.float32, "F16": np.float16,
+    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
+    "U8": np.uint8, "BOOL": np.bool_,
+}
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (np.ndarray, tuple, set)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"provenance value {obj!r} of type {type(obj).__name__} is not JSON-serialisable")
+
+
+def _frame_to_json(df: pd.DataFrame) -> str:
+    """A DataFrame as JSON that keeps categorical order and column dtypes."""
+    cols = []
+    for name in df.columns:
+        col = df[name]
+        entry = {"name": str(name)}
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            entry["categories"] = col.cat.categories.tolist()
+            entry["ordered"] = bool(col.cat.ordered)
+            entry["values"] = col.astype(object).where(col.notna(), None).tolist()
+        else:
+            entry["dtype"] = str(col.dtype)
+            entry["values"] = col.astype(object).where(col.notna(), None).tolist()
+        cols.append(entry)
+    return json.dumps({"columns": cols, "n": len(df)}, default=_json_default)
+
+
+def _frame_from_json(text: str) -> pd.DataFrame:
+    spec = json.loads(text)
+    data = {}
+    for entry in spec["columns"]:
+        if "categories" in entry:
+            data[entry["name"]] = pd.Categorical(
+                entry["values"], categories=entry["categories"], ordered=entry["ordered"]
+            )
+        else:
+            values = pd.Series(entry["values"], dtype=object)
+            try:
+                values = values.astype(entry["dtype"])
+            except (TypeError, ValueError):
+                pass  # e.g. an object column of mixed values stays object
+            data[entry["name"]] = values
+    return pd.DataFrame(data, index=range(spec["n"]))

@@ -1,0 +1,213 @@
+"""The ``dnnrsa`` command.
+
+Errors a user can fix (bad arguments, missing files or models) print one line to stderr
+and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from ._version import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own usage errors: one line, exit 2
+        self.exit(2, f"dnnrsa: error: {message}\n")
+
+
+def _add_train(sub) -> None:
+    from .zoo import VARIANTS
+
+    p = sub.add_parser(
+        "train",
+        help="train (or initialise) one of the study's networks and save it to the models folder",
+        description="Train a variant x seed of the CCN-2022 DenseNet and save it as a "
+        "safetensors checkpoint where dnnrsa.load_model finds it.",
+    )
+    p.add_argument("variant", help=f"one of {{{', '.join(VARIANTS)}}}")
+    p.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="network seed(s) (default 0); several train one after another")
+    p.add_argument("--data", default="synthetic",
+                   help="synthetic (rendered, the default) or paper (local copies of the real sets)")
+    p.add_argument("--data-root", default=None,
+                   help="folder holding the real data sets (default: $DNNRSA_DATA)")
+    p.add_argument("--quick", action="store_true",
+                   help="narrow network, 32 px, few epochs: minutes on a CPU")
+    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    p.add_argument("--home", default=None, help="models folder (default: $DNNRSA_HOME or ~/.cache/dnnrsa)")
+    p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:N")
+    p.add_argument("--overwrite", action="store_true", help="retrain even if the checkpoint exists")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from .zoo import read_info, train_variant
+
+    for seed in args.seed:
+        path = train_variant(
+            args.variant, seed, data=args.data, quick=args.quick, epochs=args.epochs,
+            home=args.home, device=args.device, data_root=args.data_root,
+            overwrite=args.overwrite,
+        )
+        info = read_info(path)
+        acc = info.get("test_accuracy")
+        acc_txt = f", held-out accuracy {acc:.3f}" if acc is not None else ""
+        print(f"{args.variant} seed {seed}: {path}{acc_txt}")
+    return 0
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="run the CCN-2022 study: train/load networks, decode every layer, draw Figure 2",
+        description="Train or load each network x seed, extract conv1/dense1/dense2/dense3 for "
+        "the test faces, read out identity and expression on a held-out viewpoint, add the "
+        "pixel control; write results.csv, summary.csv, fig2a.png, fig2b.png and report.md.",
+    )
+    p.add_argument("--out", required=True, help="folder for the results, figures and report")
+    p.add_argument("--data", default="synthetic", help="synthetic (default) or paper")
+    p.add_argument("--data-root", default=None, help="folder of the real data sets (default: $DNNRSA_DATA)")
+    p.add_argument("--quick", action="store_true",
+                   help="small networks, few seeds, short readouts: minutes on a CPU")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10; 2 when --quick)")
+    p.add_argument("--networks", nargs="+", default=["expression", "identity", "scene", "untrained"])
+    p.add_argument("--layers", nargs="+", default=["conv1", "dense1", "dense2", "dense3"])
+    p.add_argument("--targets", nargs="+", default=["identity", "expression"])
+    p.add_argument("--readout", default="paper", help="paper (default) or linear")
+    p.add_argument("--readout-epochs", type=int, default=None)
+    p.add_argument("--home", default=None, help="models folder (default: $DNNRSA_HOME or ~/.cache/dnnrsa)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _cmd_reproduce(args) -> int:
+    from .pipeline import reproduce
+
+    seeds = args.seeds if args.seeds is not None else 10
+    reproduce(
+        data=args.data, networks=args.networks, seeds=seeds, layers=args.layers,
+        targets=args.targets, quick=args.quick, readout=args.readout,
+        readout_epochs=args.readout_epochs, device=args.device, out=args.out,
+        home=args.home, data_root=args.data_root,
+    )
+    print(f"Report: {args.out}/report.md")
+    return 0
+
+
+def _add_decode(sub) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="read a factor out of one layer of a network on held-out groups",
+        description="dnnrsa.decode from the command line: prints the accuracy per fold and "
+        "optionally writes the tidy rows to a CSV file.",
+    )
+    p.add_argument("model", help="zoo variant (expression, identity, scene, untrained) or checkpoint path")
+    p.add_argument("layer", help="conv1, dense1, dense2, dense3, any module name, or pixels")
+    p.add_argument("--target", required=True, help="factor to read out, e.g. identity or expression")
+    p.add_argument("--cv", default="viewpoint", help="factor to leave out one level at a time, or an int")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stimuli", default=None, help="kdef or synthetic (default: KDEF if configured)")
+    p.add_argument("--readout", default="paper", help="paper (default) or linear")
+    p.add_argument("--epochs", type=int, default=100, help="epochs of the paper readout")
+    p.add_argument("--permutations", type=int, default=0, help="label permutations for a p-value")
+    p.add_argument("--data", default="synthetic", help="training data of the zoo network")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--home", default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--csv", default=None, help="write the per-fold rows to this CSV file")
+    p.set_defaults(func=_cmd_decode)
+
+
+def _cmd_decode(args) -> int:
+    from .decoding import decode
+
+    cv = int(args.cv) if args.cv.isdigit() else args.cv
+    res = decode(args.model, args.layer, target=args.target, cv=cv, stimuli=args.stimuli,
+                 readout=args.readout, seed=args.seed, epochs=args.epochs,
+                 n_permutations=args.permutations, data=args.data, data_root=args.data_root,
+                 home=args.home, device=args.device)
+    frame = res.to_frame()
+    print(frame[["held_out", "accuracy", "n_train", "n_test"]].to_string(index=False))
+    print(res)
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+    return 0
+
+
+def _add_data(sub) -> None:
+    p = sub.add_parser("data", help="list the real data sets, or check a local copy")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    lp = dsub.add_parser("list", help="the data sets dnnrsa knows and how to obtain them")
+    lp.set_defaults(func=_cmd_data_list)
+    cp = dsub.add_parser("check", help="verify a local copy against its manifest")
+    cp.add_argument("name", help="fer2013, celeba, kdef or uc_merced")
+    cp.add_argument("path", help="folder of the local copy")
+    cp.add_argument("--no-verify", action="store_true",
+                    help="skip checksums (layout, counts and decodability are still checked)")
+    cp.set_defaults(func=_cmd_data_check)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _cmd_data_list(args) -> int:
+    from .datasets import list_datasets
+
+    table = list_datasets()
+    for _, row in table.iterrows():
+        print(f"{row['name']}: {row['title']}")
+        print(f"    homepage: {row['homepage']}")
+        print(f"    obtain:   {row['obtain']}")
+        print(f"    licence:  {row['licence']}")
+        print(f"    expects:  {row['expected_files']}")
+    return 0
+
+
+def _cmd_data_check(args) -> int:
+    from .datasets import check_dataset
+
+    report = check_dataset(args.name, args.path, verify=not args.no_verify)
+    print(str(report))
+    return 0 if report.ok else 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dnnrsa",
+        description="Decoding and RSA of deep-net layers and brain data; the CCN-2022 "
+        "face study as one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"dnnrsa {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_train(sub)
+    _add_reproduce(sub)
+    _add_decode(sub)
+    _add_data(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(message)s")
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        if args.verbose:
+            raise
+        print(f"dnnrsa {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dnnrsa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

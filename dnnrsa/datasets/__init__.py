@@ -1,0 +1,41 @@
+"""Stimulus and training sets: the embedded synthetic faces and scenes (the offline
+default) and loaders for local copies of the study's real data sets, checked against
+``data_manifests/``."""
+
+from ._celeba import CELEBA_TRAIN_AUGMENT, celeba_file_list, celeba_identities, save_file_list
+from ._fer2013 import fer2013
+from ._kdef import kdef, parse_kdef_name
+from ._manifest import DatasetReport, check_dataset, data_root, list_datasets, load_manifest
+from ._synthetic import (
+    EXPRESSIONS,
+    SCENE_CLASSES,
+    VIEWPOINTS,
+    synthetic_expressions,
+    synthetic_faces,
+    synthetic_identities,
+    synthetic_scenes,
+)
+from ._uc_merced import uc_merced
+
+__all__ = [
+    "CELEBA_TRAIN_AUGMENT",
+    "DatasetReport",
+    "EXPRESSIONS",
+    "SCENE_CLASSES",
+    "VIEWPOINTS",
+    "celeba_file_list",
+    "celeba_identities",
+    "check_dataset",
+    "data_root",
+    "fer2013",
+    "kdef",
+    "list_datasets",
+    "load_manifest",
+    "parse_kdef_name",
+    "save_file_list",
+    "synthetic_expressions",
+    "synthetic_faces",
+    "synthetic_identities",
+    "synthetic_scenes",
+    "uc_merced",
+]

@@ -1,0 +1,49 @@
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+# Two pytest-xdist workers share two cores: one BLAS/OpenMP thread each avoids
+# oversubscription that makes the suite several times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty models folder, so no test sees the user's ~/.cache/dnnrsa."""
+    path = tmp_path / "dnnrsa_home"
+    monkeypatch.setenv("DNNRSA_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def toy_stimuli(rng):
+    """4 identities x 2 expressions x 3 viewpoints of random 32 x 32 images."""
+    from dnnrsa import StimulusSet
+
+    rows = [
+        dict(identity=f"F0{i}", expression=e, viewpoint=v)
+        for i in range(1, 5)
+        for e in ("HA", "SA")
+        for v in ("HL", "S", "HR")
+    ]
+    meta = pd.DataFrame(rows)
+    meta["viewpoint"] = pd.Categorical(meta["viewpoint"], categories=["HL", "S", "HR"])
+    return StimulusSet(rng.random((len(meta), 1, 32, 32)), meta, name="toy")
