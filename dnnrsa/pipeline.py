@@ -227,8 +227,11 @@ def report(summary: pd.DataFrame, diff: pd.DataFrame, layers, targets, context: 
         s = sub.set_index("layer")
         cells = []
         for layer in layers:
-            ours = (f"{_pct(s.loc[layer, 'mean'])} +- {_pct(s.loc[layer, 'sem'])}"
-                    if layer in s.index else (f"{_pct(s['mean'].iloc[0])}" if net == "pixels" else ""))
+            if layer in s.index:
+                sem = s.loc[layer, "sem"]
+                ours = _pct(s.loc[layer, "mean"]) + ("" if pd.isna(sem) else f" +- {_pct(sem)}")
+            else:
+                ours = _pct(s["mean"].iloc[0]) if net == "pixels" else ""
             paper = PAPER_RESULTS[(PAPER_RESULTS.network == net) & (PAPER_RESULTS.target == target)]
             cells.append(f"{ours} | {paper[layer].iloc[0] if len(paper) and layer in paper else ''}")
         lines.append(f"| {net} | {target} | " + " | ".join(cells)
@@ -263,8 +266,11 @@ def findings(summary: pd.DataFrame, diff: pd.DataFrame, layers) -> list[str]:
         if a is None or b is None:
             return f"{claim}: not tested in this run."
         # "holds" needs the difference to exceed its combined SEM (a rough 1-SEM criterion)
-        margin = np.sqrt(np.nansum([a["sem"] ** 2, b["sem"] ** 2]))
         d = a["mean"] - b["mean"]
+        if pd.isna(a["sem"]) or pd.isna(b["sem"]):
+            return (f"{claim}: unclear with one seed, no SEM ({what_a} {_pct(a['mean'])}% vs "
+                    f"{what_b} {_pct(b['mean'])}%, difference {100 * d:+.1f} points).")
+        margin = np.sqrt(a["sem"] ** 2 + b["sem"] ** 2)
         state = "HOLDS" if d > margin else ("does NOT hold" if d <= 0 else "unclear (within 1 SEM)")
         return (f"{claim}: {state} ({what_a} {_pct(a['mean'])}% vs {what_b} "
                 f"{_pct(b['mean'])}%, difference {100 * d:+.1f} points, 1 SEM {100 * margin:.1f}).")

@@ -22,6 +22,15 @@ def _figure(n):
     return fig, axes[0]
 
 
+def _legend_below(fig, axes):
+    """One legend for all panels, below them, so it never hides a data point."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    if not labels:
+        return
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
+               frameon=False)
+
+
 def plot_fig2a(summary: pd.DataFrame, layers, targets, *, title: str | None = None):
     """Mean accuracy per layer with SEM bars, one panel per target, one line per network;
     dashed: chance; dotted: the pixel control."""
@@ -48,10 +57,10 @@ def plot_fig2a(summary: pd.DataFrame, layers, targets, *, title: str | None = No
         ax.set_title(TITLES.get(target, f"{target} readout"))
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="upper left")
+    _legend_below(fig, axes)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
@@ -62,6 +71,9 @@ def plot_fig2b(diff: pd.DataFrame, layers, targets, *, title: str | None = None)
     for ax, target in zip(axes, targets):
         sub = diff[diff.target == target]
         nets = list(sub.network.unique())
+        if not nets:
+            ax.text(0.5, 0.5, "no trained network in this run", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
         width = 0.8 / max(len(nets), 1)
         for k, net in enumerate(nets):
             s = sub[sub.network == net].set_index("layer").reindex(layers)
@@ -74,8 +86,8 @@ def plot_fig2b(diff: pd.DataFrame, layers, targets, *, title: str | None = None)
         ax.set_ylabel("trained - untrained accuracy (points)")
         ax.set_title(TITLES.get(target, f"{target} readout"))
         ax.grid(alpha=0.3, axis="y")
-    axes[0].legend(fontsize=8)
+    _legend_below(fig, axes)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

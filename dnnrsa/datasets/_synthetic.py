@@ -1292,9 +1292,9 @@ def synthetic_faces(
             # a studio: the same backdrop and key light for everyone, re-set up a little
             # differently for each sitting
             base = {
-                "shift_x": float(np.clip(rng.normal(0.0, 0.7), -1.5, 1.5)),
-                "shift_y": float(np.clip(rng.normal(0.0, 0.7), -1.5, 1.5)),
-                "scale": float(np.clip(rng.normal(1.0, 0.02), 0.95, 1.05)),
+                "shift_x": float(np.clip(rng.normal(0.0, 0.45), -1.2, 1.2)),
+                "shift_y": float(np.clip(rng.normal(0.0, 0.45), -1.2, 1.2)),
+                "scale": float(np.clip(rng.normal(1.0, 0.012), 0.97, 1.03)),
                 "light_az": float(10.0 + rng.uniform(-12.0, 12.0)),
                 "light_el": float(30.0 + rng.uniform(-6.0, 6.0)),
                 "light_int": float(rng.uniform(0.9, 1.1)),
@@ -1304,8 +1304,8 @@ def synthetic_faces(
                 "noise": float(rng.uniform(0.005, 0.015)),
             }
             jit = {
-                "jx": rng.normal(0.0, 0.2, (n_e_all, n_v_all)),
-                "jy": rng.normal(0.0, 0.2, (n_e_all, n_v_all)),
+                "jx": rng.normal(0.0, 0.15, (n_e_all, n_v_all)),
+                "jy": rng.normal(0.0, 0.15, (n_e_all, n_v_all)),
                 "jl": rng.normal(1.0, 0.02, (n_e_all, n_v_all)),
                 "seed": _noise_seeds(rng, (n_e_all, n_v_all)),
             }

@@ -144,6 +144,7 @@ class PaperReadout(ClassifierMixin, BaseEstimator):
         return torch.cat(out).numpy()
 
     def predict(self, X):
+        check_is_fitted(self, "module_")
         return self.classes_[self.decision_function(X).argmax(1)]
 
 

@@ -1,0 +1,48 @@
+import subprocess
+import sys
+
+import pytest
+
+from dnnrsa import zoo
+from dnnrsa.cli import main
+
+
+def test_train_untrained_writes_a_loadable_checkpoint(home, capsys):
+    assert main(["train", "untrained", "--seed", "2", "3", "--quick"]) == 0
+    out = capsys.readouterr().out
+    for seed in (2, 3):
+        path = zoo.checkpoint_path("untrained", seed)
+        assert str(path) in out
+        assert zoo.load(path).dnnrsa_info["seed"] == seed
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["train", "expresion"], "Unknown value 'expresion' for argument variant"),
+        (["train", "expression", "--data", "kaggle"], "Unknown value 'kaggle' for argument data"),
+        (["decode", "untrained", "dense4", "--target", "identity", "--epochs", "1"],
+         "Unknown value 'dense4' for argument layers"),
+        (["reproduce", "--out", "x", "--networks", "alexnet"], "argument networks"),
+        (["data", "check", "kdef", "/nonexistent/kdef"], "kdef"),
+    ],
+)
+def test_errors_are_one_line_with_exit_2(home, argv, match, capsys):
+    if argv[0] == "decode":
+        main(["train", "untrained", "--quick"])
+        capsys.readouterr()
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    text = captured.err + captured.out
+    assert match in text
+    assert "Traceback" not in text
+
+
+def test_no_traceback_from_the_installed_command(home):
+    proc = subprocess.run([sys.executable, "-m", "dnnrsa.cli", "train", "nope"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Valid values are" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "dnnrsa.cli", "train"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
