@@ -620,3 +620,37 @@ def counts_summary(groups: Sequence, classes: Sequence, class_order: Sequence,
                         pd.Categorical(list(groups), categories=list(group_order)),
                         dropna=False)
     return {str(g): {str(c): int(table.loc[c, g]) for c in class_order} for g in group_order}
+
+
+SKIP_HINT = "Pass on_problem='skip' to load the images that are fine anyway."
+
+
+def load_listed_images(name: str, base: Path, table: pd.DataFrame, manifest: Mapping,
+                       findings: Findings, *, verify: bool, on_problem: str, size: int):
+    """Checksums (if ``verify``), then decode and preprocess the images of ``table``
+    (columns ``path`` and ``rel``). With ``on_problem="raise"`` every problem found is
+    raised together; with ``"skip"`` they are logged and the usable rows kept.
+
+    Returns
+    -------
+    images : ndarray of shape (n_ok, 1, size, size)
+    table : DataFrame of the rows that loaded, index reset
+    transform : callable
+        The preprocessing applied (provenance for the StimulusSet).
+    """
+    if verify:
+        verify_checksums(base, manifest, findings, only=set(table["rel"]))
+    if on_problem == "raise":
+        findings.raise_if_any(name, base, SKIP_HINT)
+    transform = build_transform(manifest["preprocessing"], size)
+    image_size = (manifest["image"]["width"], manifest["image"]["height"])
+    images, ok = load_images(list(table["path"]), list(table["rel"]), transform, findings,
+                             expected_size=image_size)
+    if on_problem == "raise":
+        findings.raise_if_any(name, base, SKIP_HINT)
+    elif findings:
+        msgs = findings.messages()
+        logger.warning("%s: skipping %d problem(s) in %s (on_problem='skip'):\n  - %s",
+                       name, len(msgs), base, "\n  - ".join(msgs))
+    log_notes(name, findings)
+    return images, table[ok].reset_index(drop=True), transform

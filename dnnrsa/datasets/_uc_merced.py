@@ -21,7 +21,6 @@ from ..stimuli import StimulusSet
 from ._manifest import (
     DatasetReport,
     Findings,
-    build_transform,
     categorical,
     counts_summary,
     dataset_root,
@@ -29,8 +28,8 @@ from ._manifest import (
     list_dirs,
     list_files,
     load_images,
+    load_listed_images,
     load_manifest,
-    log_notes,
     verify_checksums,
 )
 
@@ -39,7 +38,6 @@ logger = logging.getLogger("dnnrsa")
 __all__ = ["uc_merced"]
 
 _NAME = "uc_merced"
-_SKIP_HINT = "Pass on_problem='skip' to load the images that are fine anyway."
 _SPLITS = ("train", "test")
 
 
@@ -172,22 +170,8 @@ def uc_merced(
 
     findings = Findings()
     base, table = _scan(folder, m, splits, findings)
-    if verify:
-        verify_checksums(base, m, findings, only=set(table["rel"]))
-    if on_problem == "raise":
-        findings.raise_if_any(_NAME, base, _SKIP_HINT)
-    transform = build_transform(m["preprocessing"], size)
-    image_size = (m["image"]["width"], m["image"]["height"])
-    images, ok = load_images(list(table["path"]), list(table["rel"]), transform, findings,
-                             expected_size=image_size)
-    if on_problem == "raise":
-        findings.raise_if_any(_NAME, base, _SKIP_HINT)
-    elif findings:
-        msgs = findings.messages()
-        logger.warning("uc_merced: skipping %d problem(s) in %s (on_problem='skip'):\n  - %s",
-                       len(msgs), base, "\n  - ".join(msgs))
-    log_notes(_NAME, findings)
-    table = table[ok].reset_index(drop=True)
+    images, table, transform = load_listed_images(_NAME, base, table, m, findings, verify=verify,
+                                                  on_problem=on_problem, size=size)
     if table.empty:
         raise FileNotFoundError(
             f"No usable UC Merced image of split {split!r} in {base}. See "
