@@ -51,3 +51,18 @@ def test_difference_from_untrained_combines_sems():
     assert diff["difference"] == pytest.approx(0.65 - 0.15)
     expect = np.sqrt(stats.sem([0.6, 0.7]) ** 2 + stats.sem([0.2, 0.1]) ** 2)
     assert diff["sem"] == pytest.approx(expect)
+
+
+@pytest.mark.slow
+def test_expression_network_reads_out_expression_on_new_people_and_views(home):
+    """The quick expression net (trained on synthetic_expressions, disjoint identities) carries
+    expression on the test faces from a viewpoint the readout never saw."""
+    dnnrsa.zoo.train_variant("expression", 0, quick=True, device="cpu", progress=False)
+    net = dnnrsa.load_model("expression", seed=0)
+    assert net.dnnrsa_info["test_accuracy"] > 1 / 7 + 0.1  # held-out training identities
+    faces = dnnrsa.datasets.synthetic_faces(n_identities=20, sessions=("A",), size=32)
+    res = dnnrsa.decode(net, "dense3", target="expression", stimuli=faces, readout="linear",
+                        device="cpu")
+    n = len(faces)
+    bound = 4 * np.sqrt(res.chance * (1 - res.chance) / n)
+    assert res.accuracy > res.chance + bound, (res.accuracy, res.chance, bound)

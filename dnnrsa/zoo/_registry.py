@@ -40,18 +40,23 @@ VARIANTS = {
 
 DATA_SOURCES = ("synthetic", "paper")
 
-#: Settings of a ``quick`` run: a narrow net on small images and few epochs, so that a
-#: variant trains in a minute or two on two CPU cores.
+#: Settings of a ``quick`` run: a narrow net on small images, Adam and few epochs, so that
+#: a variant trains in about half a minute on two CPU cores. Not the paper's protocol:
+#: - no dropout: Dropout2d(0.1) drops whole channels, and with 8-channel layers that kept
+#:   the net at chance for 8 epochs of 1,400 synthetic images (0.42 test accuracy without);
+#: - Adam at 2e-3: SGD at lr 0.1 stayed on the initial loss plateau for 10 epochs;
+#: - the head pools the whole 8 x 8 dense3 map; training faces vary less in yaw (+-10 deg).
 QUICK = dict(
-    arch=dict(growth=8, input_size=32),
+    arch=dict(growth=8, input_size=32, pool=8, dropout=0.0),
     epochs=8,
-    batch_size=64,
-    lr=0.05,
-    lr_step=4,
+    batch_size=32,
+    optimizer="adam",
+    lr=2e-3,
+    lr_step=100,
     data=dict(
-        expression=dict(n_images=2800, n_identities=400),
-        identity=dict(n_identities=40, n_images_per_identity=40),
-        scene=dict(n_per_class=60),
+        expression=dict(n_images=1400, n_identities=200, yaw_jitter=10.0),
+        identity=dict(n_identities=40, n_images_per_identity=25, yaw_jitter=10.0),
+        scene=dict(n_per_class=50),
     ),
 )
 
@@ -60,6 +65,7 @@ FULL = dict(
     arch=dict(growth=32, input_size=48),
     epochs=200,
     batch_size=64,
+    optimizer="sgd",
     lr=0.1,
     lr_step=30,
     data=dict(
@@ -186,9 +192,10 @@ def train_variant(
     # fired (quirk 1 of PAPER.md), so expression networks train without augmentation.
     augment = datasets_augment(variant)
     hist = train(
-        model, train_set, target=v.target, test=test_set,
+        model, train_set, target=v.target, test=test_set, test_every=5,
         epochs=preset["epochs"] if epochs is None else epochs,
-        batch_size=preset["batch_size"], lr=preset["lr"], lr_step=preset["lr_step"],
+        batch_size=preset["batch_size"], optimizer=preset["optimizer"], lr=preset["lr"],
+        lr_step=preset["lr_step"],
         augment=augment, seed=seed, device=device, progress=progress,
     )
     logger.info("%s seed %d: train accuracy %.3f, test accuracy %.3f (%.0f s)", variant, seed,

@@ -105,6 +105,7 @@ def train(
     *,
     target: str | None = None,
     test: Any = None,
+    test_every: int = 1,
     epochs: int = 200,
     batch_size: int = 64,
     lr: float = 0.1,
@@ -113,6 +114,7 @@ def train(
     lr_gamma: float = 0.5,
     weight_decay: float = 0.0,
     augment: str | None = None,
+    optimizer: str = "sgd",
     seed: int = 0,
     device: Any = "auto",
     progress: bool | None = None,
@@ -134,9 +136,16 @@ def train(
     target : str, optional
         The factor to learn when ``data`` is a StimulusSet.
     test : StimulusSet or (images, labels), optional
-        Held-out images, scored after every epoch (and in the final record).
+        Held-out images, scored every ``test_every`` epochs and after the last.
+    test_every : int
+        How often to score ``test`` (scoring costs a forward pass over it).
     epochs, batch_size, lr, momentum, lr_step, lr_gamma, weight_decay
         The optimisation protocol (defaults: the paper's).
+    optimizer : {"sgd", "adam"}
+        ``"sgd"`` (the paper's, with ``momentum``) or ``"adam"`` (no momentum argument).
+        The quick preset uses Adam: with a few thousand synthetic images and a few epochs,
+        SGD at lr 0.1 stays on the initial loss plateau (measured: chance after 10 epochs
+        of 1,400 images), while Adam at 2e-3 leaves it within 4 epochs.
     augment : {None, "hflip"}
         ``"hflip"`` flips each training image left-right with probability 0.5 (the CelebA
         identity networks of the paper; the paper's FER2013 flip never fired, so the
@@ -155,7 +164,9 @@ def train(
     epochs = check_positive_int("epochs", epochs, 0)
     batch_size = check_positive_int("batch_size", batch_size, 1)
     lr_step = check_positive_int("lr_step", lr_step, 1)
+    test_every = check_positive_int("test_every", test_every, 1)
     check_choice("augment", augment, [None, "hflip"])
+    check_choice("optimizer", optimizer, ["sgd", "adam"])
     device = resolve_device(device)
     x, y, classes = _as_tensors(data, target, None, "data")
     check_input_shape(model, x.shape[1:], "data")
@@ -172,7 +183,11 @@ def train(
 
     gen = torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))  # dropout masks draw from the global generator
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                              weight_decay=weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step, gamma=lr_gamma)
     hist = TrainHistory()
     # Whole data set on the device once: these sets are small (28k x 48 x 48 = 260 MB float32).
@@ -205,7 +220,8 @@ def train(
         hist.loss.append(total_loss / n)
         hist.train_accuracy.append(correct / n)
         sched.step()
-        acc = evaluate(model, xt, yt, device=device) if test is not None else None
+        due = (epoch + 1) % test_every == 0 or epoch + 1 == epochs
+        acc = evaluate(model, xt, yt, device=device) if test is not None and due else None
         hist.test_accuracy.append(acc)
         bar.set_postfix(loss=f"{hist.loss[-1]:.3f}", acc=f"{hist.train_accuracy[-1]:.2f}",
                         **({"test": f"{acc:.2f}"} if acc is not None else {}))
@@ -220,7 +236,8 @@ def train(
         classes=[_jsonable(c) for c in classes], target=target, seed=int(seed), epoch=epochs,
         train_accuracy=hist.train_accuracy[-1] if epochs else None,
         test_accuracy=hist.test_accuracy[-1] if epochs and test is not None else None,
-        protocol=dict(batch_size=batch_size, lr=lr, momentum=momentum, lr_step=lr_step,
+        protocol=dict(optimizer=optimizer, batch_size=batch_size, lr=lr, momentum=momentum,
+                      lr_step=lr_step,
                       lr_gamma=lr_gamma, weight_decay=weight_decay, augment=augment),
     )
     info["data"] = dict(name=getattr(data, "name", None), n_images=int(n),

@@ -1,0 +1,155 @@
+"""Speed and agreement of dnnrsa.rsa against rsatoolbox 0.3.2, side by side in one run.
+
+Workload (default): 1,470 observations (70 identities x 7 expressions x 3 viewpoints) of
+20,000 random float64 channels; RDMs over the 490 identity x expression conditions;
+crossnobis cross-validated over viewpoint; then 100 random RDMs compared with one RDM.
+
+    python benchmarks/bench_rsa.py            # full workload (2-3 min, ~8 GB of RAM)
+    python benchmarks/bench_rsa.py --quick    # small workload, seconds
+
+Each timing is the best of ``--repeats`` runs, for both libraries alike. "max rel diff" is
+max |ours - rsatoolbox| / max |rsatoolbox| over all entries of the RDM (or of the
+comparison table).
+
+Both libraries run with single-threaded BLAS by default (``--blas-threads 0`` keeps the BLAS
+default). On the shared 2-core reference machine, OpenBLAS's two threads stall each other
+whenever another process holds a core: the 490 x 20,000 Gram products then take 3-5 times
+longer than on one thread, and timings swing from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _best(fn, repeats: int):
+    best, out = np.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _rel(ours, ref) -> float:
+    ours, ref = np.asarray(ours, dtype=float), np.asarray(ref, dtype=float)
+    return float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small workload (seconds)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per timing (best is kept)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads for both libraries (default 1; 0 keeps the BLAS "
+                             "default)")
+    args = parser.parse_args(argv)
+    # load every BLAS (numpy's, scipy's) first: the thread limit reaches loaded libraries only
+    import rsatoolbox.rdm  # noqa: F401
+    import scipy.linalg  # noqa: F401
+
+    import dnnrsa.rsa  # noqa: F401
+
+    if args.blas_threads > 0:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+            return _run(args)
+    return _run(args)
+
+
+def _run(args) -> int:
+
+
+    from rsatoolbox.data import Dataset
+    from rsatoolbox.rdm import calc_rdm
+    from rsatoolbox.rdm import compare as rsa_compare
+
+    from dnnrsa import Activations
+    from dnnrsa.rsa import compare, rdm
+
+    n_id, n_expr, n_view, n_chan, n_rdms = (70, 7, 3, 20_000, 100)
+    if args.quick:
+        n_id, n_chan, n_rdms = 20, 2_000, 20
+    rng = np.random.default_rng(args.seed)
+    rows = [(f"F{i:02d}", f"E{e}", f"V{v}") for i in range(n_id) for e in range(n_expr)
+            for v in range(n_view)]
+    meta = pd.DataFrame(rows, columns=["identity", "expression", "viewpoint"])
+    X = rng.standard_normal((len(meta), n_chan))
+    acts = Activations.from_arrays(X, meta, layer="bench", model="random", seed=args.seed)
+    obs = {c: meta[c].to_numpy() for c in meta.columns}
+    obs["condition"] = (meta["identity"] + "|" + meta["expression"]).to_numpy()
+    ds = Dataset(X, obs_descriptors=obs)
+    conditions = ("identity", "expression")
+
+    # warm up imports and thread pools of both libraries on a small slice
+    rdm(acts[:63], method="euclidean", conditions=conditions)
+    calc_rdm(Dataset(X[:63], obs_descriptors={k: v[:63] for k, v in obs.items()}),
+             method="euclidean", descriptor="condition")
+
+    results = []
+
+    def row(name, ours_fn, ref_fn, extract):
+        t_ours, ours = _best(ours_fn, args.repeats)
+        t_ref, ref = _best(ref_fn, args.repeats)
+        a, b = extract(ours), extract(ref)
+        results.append((name, t_ours, t_ref, t_ref / t_ours, _rel(a, b)))
+        print(f"  {name}: ours {t_ours:.3f} s, rsatoolbox {t_ref:.3f} s", flush=True)
+        return ours
+
+    vec = lambda r: r.dissimilarities  # noqa: E731
+    n_cond = n_id * n_expr
+    print(f"rdm over {n_cond} conditions, {len(meta)} observations x {n_chan} channels")
+    row("rdm crossnobis (cv=viewpoint)",
+        lambda: rdm(acts, method="crossnobis", conditions=conditions, cv="viewpoint"),
+        lambda: calc_rdm(ds, method="crossnobis", descriptor="condition",
+                         cv_descriptor="viewpoint"), vec)
+    data_rdm = row("rdm correlation",
+                   lambda: rdm(acts, method="correlation", conditions=conditions),
+                   lambda: calc_rdm(ds, method="correlation", descriptor="condition"), vec)
+    row("rdm euclidean",
+        lambda: rdm(acts, method="euclidean", conditions=conditions),
+        lambda: calc_rdm(ds, method="euclidean", descriptor="condition"), vec)
+
+    n_pairs = n_cond * (n_cond - 1) // 2
+    many = rng.random((n_rdms, n_pairs))
+    print(f"compare {n_rdms} RDMs vs 1 ({n_pairs} dissimilarities each)")
+    for method in ("spearman", "tau-a"):
+        row(f"compare {n_rdms} vs 1 {method}",
+            lambda m=method: compare(many, data_rdm, method=m),
+            lambda m=method: rsa_compare(many, data_rdm.get_vectors(), method=m),
+            lambda x: x)
+
+    table = pd.DataFrame(results, columns=["method", "ours (s)", "rsatoolbox (s)", "ratio",
+                                           "max rel diff"])
+    from importlib.metadata import version
+
+    from threadpoolctl import threadpool_info
+
+    blas = [f"{i['internal_api']} {i['num_threads']} thread(s)" for i in threadpool_info()
+            if i["user_api"] == "blas"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}; "
+          f"numpy {np.__version__} ({', '.join(blas)}), rsatoolbox {version('rsatoolbox')}; "
+          f"best of {args.repeats}" + ("; --quick workload" if args.quick else ""))
+    with pd.option_context("display.width", 120):
+        print(table.to_string(index=False, formatters={
+            "ours (s)": "{:.3f}".format, "rsatoolbox (s)": "{:.3f}".format,
+            "ratio": "{:.1f}x".format, "max rel diff": "{:.1e}".format}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

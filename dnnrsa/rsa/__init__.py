@@ -1,0 +1,45 @@
+"""Representational similarity analysis of network layers and brain data.
+
+Compute RDMs from activations, build categorical model RDMs from the stimulus factors,
+compare RDMs, and draw inferences (noise ceilings, bootstrap, permutation tests, network
+seeds as subjects, layer-by-layer similarity); all values follow rsatoolbox 0.3.2, which
+this package builds on (results are ``rsatoolbox.rdm.RDMs`` objects).
+
+>>> from dnnrsa.rsa import rdm, factor_rdms, compare               # doctest: +SKIP
+>>> data = rdm(acts, method="crossnobis", conditions=("identity", "expression"),
+...            cv="viewpoint")                                       # doctest: +SKIP
+>>> models = factor_rdms(acts, conditions=("identity", "expression"))  # doctest: +SKIP
+>>> compare(models, data, method="tau-a")                            # doctest: +SKIP
+"""
+
+from ._compare import COMPARE_METHODS, compare
+from ._factors import DEFAULT_FACTORS, factor_rdms
+from ._inference import (
+    bootstrap,
+    evaluate,
+    layer_similarity,
+    noise_ceiling,
+    permutation_test,
+    seeds_as_subjects,
+)
+from ._plot import plot_mds, plot_model_comparison, plot_rdm
+from ._rdm import METHODS, NOISE_ESTIMATES, rdm
+
+__all__ = [
+    "rdm",
+    "compare",
+    "factor_rdms",
+    "evaluate",
+    "noise_ceiling",
+    "bootstrap",
+    "permutation_test",
+    "seeds_as_subjects",
+    "layer_similarity",
+    "plot_rdm",
+    "plot_mds",
+    "plot_model_comparison",
+    "METHODS",
+    "COMPARE_METHODS",
+    "NOISE_ESTIMATES",
+    "DEFAULT_FACTORS",
+]

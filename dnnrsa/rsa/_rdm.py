@@ -1,0 +1,575 @@
+"""Representational dissimilarity matrices from activations.
+
+Every measure is computed from condition means through Gram matrices (one BLAS matrix
+product of the n_cond x n_features mean matrix with itself, or of fold means with each
+other), never through an n_features x n_features matrix unless a given precision matrix
+needs one. Values and normalisation follow ``rsatoolbox.rdm.calc_rdm`` (0.3.2): squared
+distances are divided by the number of features.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._utils import check_choice, format_choices
+from ._backend import get_ops
+from ._conditions import Conditions, as_source, check_column, factor_codes, group_conditions
+
+logger = logging.getLogger("dnnrsa")
+
+__all__ = ["rdm", "METHODS", "NOISE_ESTIMATES"]
+
+METHODS = ("euclidean", "correlation", "mahalanobis", "crossnobis", "poisson")
+NOISE_ESTIMATES = ("shrinkage", "shrinkage_eye", "shrinkage_diag", "diag")
+
+# rsatoolbox's defaults for the Poisson KL divergence: a gamma prior of rate 1 with weight 0.1.
+PRIOR_LAMBDA = 1.0
+PRIOR_WEIGHT = 0.1
+
+
+def rdm(
+    acts,
+    *,
+    method: str = "correlation",
+    conditions: str | Sequence[str] | None = "identity",
+    cv: str | None = None,
+    noise: Any = None,
+    device: Any = None,
+):
+    """Representational dissimilarity matrix of one layer (or region) over conditions.
+
+    Observations are averaged per condition, then the dissimilarity of every pair of
+    condition means is computed. Values equal ``rsatoolbox.rdm.calc_rdm`` (0.3.2) with
+    ``descriptor`` set to the condition and, for crossnobis, ``cv_descriptor=cv``.
+
+    Parameters
+    ----------
+    acts : Activations, rsatoolbox.data.Dataset, or a list of these
+        Responses of shape (n_obs, n_features) with their factor table. A list gives one
+        RDM per item (e.g. one per network seed or per subject), stacked; all items must
+        have the same conditions.
+    method : {"euclidean", "correlation", "mahalanobis", "crossnobis", "poisson"}
+        ``euclidean``: squared Euclidean distance divided by n_features.
+        ``correlation``: 1 - Pearson correlation of the two condition means.
+        ``mahalanobis``: squared Mahalanobis distance under ``noise`` divided by
+        n_features (Euclidean without ``noise``).
+        ``crossnobis``: cross-validated squared Mahalanobis distance divided by
+        n_features; leave-one-fold-out over the levels of ``cv``, averaged over folds
+        (unbiased: about 0 for conditions that do not differ, and can be negative).
+        ``poisson``: symmetrised KL divergence of Poisson rates (prior of rate 1 and
+        weight 0.1, as rsatoolbox), divided by n_features; needs non-negative data.
+    conditions : str, tuple of str, or None
+        The factor(s) whose level combinations are the conditions, e.g. ``"identity"`` or
+        ``("identity", "expression")``. Conditions come in the natural order of the
+        levels (a Categorical's order, else sorted), lexicographic over the factors in
+        the order given. None makes every observation its own condition.
+    cv : str, optional
+        Factor whose levels are the cross-validation folds of ``crossnobis``
+        (``"viewpoint"``, ``"session"``, ``"run"``). Required for crossnobis, not
+        accepted otherwise. Needs at least two levels and every condition in every fold.
+    noise : None, ndarray of shape (n_features, n_features) or (n_features,), or str
+        Noise precision for ``mahalanobis`` and ``crossnobis``: a precision matrix, the
+        diagonal of a diagonal one, or an estimate from the residuals (observations minus
+        their condition means): ``"shrinkage"`` (alias ``"shrinkage_eye"``, Ledoit-Wolf
+        shrinkage towards a multiple of the identity), ``"shrinkage_diag"`` (shrinkage of
+        the correlations towards 0, Schäfer & Strimmer) or ``"diag"`` (univariate noise
+        normalisation). Estimates equal
+        ``rsatoolbox.data.prec_from_residuals(residuals, dof=n_obs - n_cond, method=...)``
+        and are applied through the Woodbury identity, so no n_features x n_features
+        matrix is formed. None means the identity.
+    device : None, str or torch.device
+        None computes with numpy/BLAS on the CPU. Otherwise the same kernels run in torch
+        (float64) on that device (``"cuda"``, ``"cpu"``, ``"auto"``).
+
+    Returns
+    -------
+    rsatoolbox.rdm.RDMs
+        One RDM (or one per item of a list) of n_cond * (n_cond - 1) / 2 dissimilarities.
+        ``pattern_descriptors`` hold the condition labels: one entry per factor, a
+        combined one for several factors (``"identity_expression"``, values like
+        ``"F01|AN"``), and every other metadata column that is constant within each
+        condition. ``rdm_descriptors`` and ``descriptors`` carry the scalar provenance
+        (``layer``, ``model``, ``seed``, ...); ``descriptors`` also record
+        ``conditions``, ``cv_descriptor`` and ``noise``. ``dissimilarity_measure`` is
+        ``method``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, factor or noise estimate, a cv factor with one level, a
+        condition missing from a fold, fewer than two conditions, or non-finite data.
+
+    Examples
+    --------
+    >>> r = rdm(acts, method="crossnobis", conditions=("identity", "expression"),
+    ...         cv="viewpoint", noise="shrinkage")                      # doctest: +SKIP
+    """
+    check_choice("method", method, METHODS)
+    if isinstance(acts, (list, tuple)):
+        return _rdm_list(acts, method=method, conditions=conditions, cv=cv, noise=noise,
+                         device=device)
+    src = as_source(acts)
+    X = src.X
+    if X.ndim != 2:
+        raise ValueError(
+            f"Argument acts must give a (n_obs, n_features) matrix, got shape {X.shape}."
+        )
+    if X.shape[1] < 1:
+        raise ValueError("Argument acts has no features.")
+    cond = group_conditions(src.metadata, conditions)
+    if cond.n_cond < 2:
+        raise ValueError(
+            f"An RDM needs at least 2 conditions; conditions={conditions!r} gives "
+            f"{cond.n_cond}."
+        )
+    if method == "crossnobis":
+        if cv is None:
+            raise ValueError(
+                "method='crossnobis' needs argument cv: the factor whose levels are the "
+                "cross-validation folds (e.g. cv='viewpoint' or cv='session')."
+            )
+        if conditions is None:
+            raise ValueError(
+                "method='crossnobis' needs conditions: the factor(s) whose repeated "
+                "measurements are split into folds."
+            )
+    elif cv is not None:
+        raise ValueError(
+            f"Argument cv applies to method='crossnobis' only, got cv={cv!r} with "
+            f"method={method!r}."
+        )
+    if noise is not None and method not in ("mahalanobis", "crossnobis"):
+        raise ValueError(
+            f"Argument noise applies to method 'mahalanobis' or 'crossnobis' only, got "
+            f"method={method!r}."
+        )
+    folds = _cv_folds(src.metadata, cond, cv) if method == "crossnobis" else None
+
+    ops = get_ops(device)
+    X = ops.asarray(X)
+    n_features = X.shape[1]
+    extra: dict[str, Any] = {"conditions": cond.name}
+    metric = _Identity()
+    if noise is not None or method == "crossnobis":
+        metric, noise_info = _noise_metric(noise, X, cond, ops)
+        extra.update(noise_info)
+    if method == "crossnobis":
+        extra["cv_descriptor"] = cv
+        vec = _crossnobis(ops, X, cond, folds, metric)
+    else:
+        M = ops.group_sums(X, cond.codes, cond.n_cond)
+        _check_finite(ops, M, cond)
+        if method == "correlation":  # scale-free per condition: sums serve as well as means
+            vec = _correlation(ops, M, cond)
+        else:
+            M /= ops.from_numpy(np.bincount(cond.codes, minlength=cond.n_cond))[:, None]
+            if method in ("euclidean", "mahalanobis"):
+                vec = _squared_distance(ops, M, metric) / n_features
+            else:
+                vec = _poisson(ops, M) / n_features
+    logger.debug("rdm: %s over %d conditions of %s (%s)", method, cond.n_cond,
+                 cond.name, ops.name)
+    return _build_rdms(vec, method, cond, src.provenance, extra)
+
+
+# -- kernels ---------------------------------------------------------------------------------
+def _pairs_from_kernel(ops, K) -> np.ndarray:
+    """Upper-triangle vector of K_ii + K_jj - K_ij - K_ji."""
+    d = K.diagonal()
+    return ops.triu(d[:, None] + d[None, :] - K - K.T)
+
+
+def _squared_distance(ops, M, metric) -> np.ndarray:
+    # Distances do not change when a common vector is subtracted from every condition mean;
+    # removing the mean over conditions first keeps the Gram trick free of cancellation
+    # when all responses share a large offset (e.g. post-ReLU activations).
+    Mc = M
+    Mc -= ops.colmean(M)
+    K = ops.gram(Mc) if metric.is_identity else ops.gram(metric.left(Mc), metric.right(Mc))
+    return _pairs_from_kernel(ops, K)
+
+
+def _correlation(ops, M, cond: Conditions) -> np.ndarray:
+    """1 - Pearson r of every pair of rows: centre the rows, one Gram matrix, then divide
+    its entries by the row norms (its diagonal)."""
+    A = M
+    A -= ops.rowmean(M)
+    K = ops.gram(A)
+    norms = ops.sqrt(K.diagonal())
+    flat = ops.to_numpy(norms) == 0
+    if flat.any():
+        bad = [str(v) for v in np.asarray(cond.labels)[flat][:5]]
+        raise ValueError(
+            f"method='correlation' is undefined for conditions whose mean pattern is "
+            f"constant across features: {', '.join(bad)}."
+        )
+    K /= norms[:, None]
+    K /= norms[None, :]
+    return 1.0 - ops.triu(K)
+
+
+def _poisson(ops, M) -> np.ndarray:
+    rates = (M + PRIOR_LAMBDA * PRIOR_WEIGHT) / (1.0 + PRIOR_WEIGHT)
+    lowest = ops.min(rates)
+    if lowest <= 0:
+        raise ValueError(
+            "method='poisson' needs non-negative responses (counts or rates); the "
+            f"condition means go down to {ops.min(M):.4g}."
+        )
+    K = ops.gram(rates, ops.log(rates))
+    return _pairs_from_kernel(ops, K)
+
+
+def _crossnobis(ops, X, cond: Conditions, folds, metric) -> np.ndarray:
+    """Leave-one-fold-out crossnobis as rsatoolbox: for fold k, the training means are the
+    means over all observations outside fold k, the test means those inside it; the
+    estimate is (train_i - train_j) W (test_i - test_j) / n_features, averaged over folds.
+
+    With S_k the per-fold condition sums (one pass over the data) and S their total,
+    fold k's kernel is diag(a_k) (S - S_k) W S_k^T diag(b_k), a_k = 1 / n_train and
+    b_k = 1 / n_test per condition: one n_cond x n_features x n_cond product per fold,
+    and with the identity metric and the same counts in every fold the sum over folds
+    collapses to diag(a) (S S^T - sum_k S_k S_k^T) diag(b), i.e. symmetric products only.
+    """
+    fold_codes, n_folds = folds
+    C = cond.n_cond
+    n_features = X.shape[1]
+    group = cond.codes * n_folds + fold_codes  # sums laid out as (condition, fold, feature)
+    counts = np.bincount(group, minlength=C * n_folds).reshape(C, n_folds)
+    sums = ops.group_sums(X, group, C * n_folds)
+    _check_finite(ops, sums, cond)
+    # Subtracting the grand mean from every observation leaves each fold's distances
+    # unchanged (it shifts train and test means alike) and removes any large common
+    # offset before the Gram products.
+    _subtract_outer(ops, sums, counts.reshape(-1).astype(np.float64), ops.colmean(X))
+    total = counts.sum(1)
+    n_train = (total[:, None] - counts).astype(np.float64)  # (C, n_folds)
+    balanced = bool((counts == counts[:, :1]).all())
+    if balanced and metric.is_identity:
+        # sum_k S_k S_k^T is the Gram matrix of the rows of [S_1 ... S_F] (C x F*P)
+        S_total = sums.reshape(C, n_folds, n_features).sum(1)
+        inner = ops.gram(S_total)
+        inner -= ops.gram(sums.reshape(C, n_folds * n_features))
+        K = inner * ops.from_numpy(1.0 / n_train[:, 0])[:, None]
+        K *= ops.from_numpy(1.0 / counts[:, 0])[None, :]
+    else:
+        left = metric.left(sums)
+        right = sums if metric.is_identity else metric.right(sums)
+        left = left.reshape(C, n_folds, left.shape[1])
+        right = right.reshape(C, n_folds, right.shape[1])
+        left_total = left.sum(1)
+        buffer = None
+        K = None
+        for k in range(n_folds):
+            if buffer is None:
+                buffer = left_total - left[:, k]
+            else:
+                buffer[...] = left_total
+                buffer -= left[:, k]
+            Kk = ops.gram(buffer, right[:, k])
+            Kk *= ops.from_numpy(1.0 / n_train[:, k])[:, None]
+            Kk *= ops.from_numpy(1.0 / counts[:, k])[None, :]
+            K = Kk if K is None else K + Kk
+    return _pairs_from_kernel(ops, K) / (n_folds * n_features)
+
+
+def _subtract_outer(ops, A, w: np.ndarray, mu, rows: int = 64) -> None:
+    """A -= w[:, None] * mu in place, a block of rows at a time (no temporary as large as A)."""
+    for start in range(0, A.shape[0], rows):
+        stop = min(start + rows, A.shape[0])
+        A[start:stop] -= ops.from_numpy(w[start:stop])[:, None] * mu
+
+
+def _check_finite(ops, M, cond: Conditions) -> None:
+    if not ops.all_finite(M):
+        raise ValueError(
+            "Argument acts contains NaN or Inf values; the condition means are not finite."
+        )
+
+
+# -- cross-validation folds ------------------------------------------------------------------
+def _cv_folds(meta, cond: Conditions, cv) -> tuple[np.ndarray, int]:
+    if not isinstance(cv, str):
+        raise TypeError(f"Argument cv must be a factor name, got {cv!r}.")
+    if cv in cond.factors:
+        raise ValueError(
+            f"Argument cv={cv!r} is one of the condition factors {cond.factors}; the folds "
+            "must split repeated measurements of the same condition."
+        )
+    col = check_column(meta, cv, "cv")
+    codes, levels = factor_codes(col)
+    if len(levels) < 2:
+        raise ValueError(
+            f"Argument cv={cv!r} has only one level ({levels[0]!r}); crossnobis needs at "
+            "least two folds."
+        )
+    present = np.zeros((len(levels), cond.n_cond), dtype=bool)
+    present[codes, cond.codes] = True
+    if not present.all():
+        f, c = np.nonzero(~present)
+        shown = ", ".join(
+            f"{cond.labels[ci]!s} in {cv}={levels[fi]!r}"
+            for fi, ci in list(zip(f, c, strict=True))[:5]
+        )
+        more = f" and {len(f) - 5} more" if len(f) > 5 else ""
+        raise ValueError(
+            f"Every condition must be measured in every fold of cv={cv!r}; missing: "
+            f"{shown}{more}."
+        )
+    return codes, len(levels)
+
+
+# -- noise precision -------------------------------------------------------------------------
+class _Identity:
+    is_identity = True
+
+    def left(self, A):
+        return A
+
+    def right(self, A):
+        return A
+
+
+class _Diagonal:
+    """Precision diag(w)."""
+
+    is_identity = False
+
+    def __init__(self, w):
+        self.w = w
+
+    def left(self, A):
+        return A * self.w
+
+    def right(self, A):
+        return A
+
+
+class _Dense:
+    """A given precision matrix W: A W B^T = (A W) B^T."""
+
+    is_identity = False
+
+    def __init__(self, ops, W):
+        self.ops, self.W = ops, W
+
+    def left(self, A):
+        return self.ops.matmul(A, self.W)
+
+    def right(self, A):
+        return A
+
+
+class _Woodbury:
+    """Precision of the covariance diag(d) + c R^T R (R: n_res x n_features) without
+    forming it: by the Woodbury identity, A S^-1 B^T = A D^-1 B^T - (A V^T) G (B V^T)^T
+    with V = R D^-1 and G = (I / c + R D^-1 R^T)^-1, i.e. a Gram product of the extended
+    rows [A D^-1, -(A V^T) G] and [B, B V^T]."""
+
+    is_identity = False
+
+    def __init__(self, ops, dinv, V, G):
+        self.ops, self.dinv, self.V, self.G = ops, dinv, V, G
+
+    def left(self, A):
+        AV = self.ops.gram(A, self.V)
+        return self.ops.hstack([A * self.dinv, -self.ops.matmul(AV, self.G)])
+
+    def right(self, A):
+        return self.ops.hstack([A, self.ops.gram(A, self.V)])
+
+
+def _noise_metric(noise, X, cond: Conditions, ops):
+    n_features = X.shape[1]
+    if noise is None:
+        return _Identity(), {"noise": "identity"}
+    if isinstance(noise, str):
+        check_choice("noise", noise, NOISE_ESTIMATES)
+        return _estimated_metric(noise, X, cond, ops)
+    if hasattr(noise, "detach"):
+        noise = noise.detach().cpu().numpy()
+    W = np.asarray(noise)
+    if W.dtype.kind not in "fiu":
+        raise TypeError(f"Argument noise must be numeric, got dtype {W.dtype}.")
+    if W.shape == (n_features,):
+        if not (np.isfinite(W).all() and (W >= 0).all()):
+            raise ValueError("Argument noise (a diagonal precision) must be finite and >= 0.")
+        return _Diagonal(ops.from_numpy(W)[None, :]), {"noise": "diagonal precision"}
+    if W.shape != (n_features, n_features):
+        raise ValueError(
+            f"Argument noise must be a precision matrix of shape ({n_features}, {n_features}) "
+            f"or its diagonal of shape ({n_features},), got shape {W.shape}."
+        )
+    if not np.isfinite(W).all():
+        raise ValueError("Argument noise contains NaN or Inf values.")
+    scale = float(np.abs(W).max()) or 1.0
+    if not np.allclose(W, W.T, rtol=0, atol=1e-10 * scale):
+        raise ValueError("Argument noise must be a symmetric precision matrix.")
+    return _Dense(ops, ops.from_numpy(W)), {"noise": "precision matrix"}
+
+
+def _estimated_metric(kind: str, X, cond: Conditions, ops):
+    """Noise precision from the residuals, as rsatoolbox's ``prec_from_residuals`` with
+    ``dof = n_obs - n_cond`` (which is what ``prec_from_unbalanced`` uses)."""
+    n_obs, n_features = X.shape
+    C = cond.n_cond
+    dof = n_obs - C
+    if dof < 1:
+        raise ValueError(
+            f"noise={kind!r} is estimated from the residuals around the condition means, "
+            f"but there are {n_obs} observations for {C} conditions: no residual degrees "
+            "of freedom. Give a precision matrix instead."
+        )
+    counts = np.bincount(cond.codes, minlength=C)
+    M = ops.group_sums(X, cond.codes, C) / ops.from_numpy(counts)[:, None]
+    idx = cond.codes
+    if ops.name == "torch":
+        idx = ops.torch.as_tensor(idx, device=ops.device)
+    R = X - M[idx]
+    R = R - ops.colmean(R)  # rsatoolbox demeans the residuals once more
+    sumsq = (R * R).sum(0)
+    if kind == "shrinkage_eye" or kind == "shrinkage":
+        G = ops.gram(R)
+        norms = G.diagonal()
+        n = n_obs
+        s_fro2 = ops.sum(G * G) / n**2  # ||R^T R / n||_F^2
+        b2 = (ops.sum(norms * norms) / n - s_fro2) / n
+        m = ops.sum(norms) / (n * n_features)
+        d2 = s_fro2 - m * m * n_features
+        if d2 <= 0:
+            # the sample covariance is a multiple of the identity already
+            alpha, beta = m * n / dof, 0.0
+            lam = 1.0
+        else:
+            b2 = min(d2, b2)
+            lam = b2 / d2
+            alpha = lam * m * n / dof
+            beta = (1.0 - lam) / dof
+        if alpha <= 0:
+            raise ValueError(
+                f"noise={kind!r}: the estimated shrinkage is 0, so the covariance estimate is "
+                "the sample covariance, which is singular here. Give a precision matrix."
+            )
+        info = {"noise": "shrinkage_eye", "noise_shrinkage": float(lam), "noise_dof": dof}
+        if beta == 0.0:
+            w = ops.from_numpy(np.full(n_features, 1.0 / alpha))[None, :]
+            return _Diagonal(w), info
+        dinv = 1.0 / alpha
+        V = R * dinv
+        inner = G * dinv
+        inner = inner + ops.from_numpy(np.eye(n_obs) / beta)
+        return _Woodbury(ops, dinv, V, ops.spd_inverse(inner)), info
+    var = sumsq / dof
+    zero = ops.to_numpy(var) <= 0
+    if zero.any():
+        raise ValueError(
+            f"noise={kind!r} divides by the residual variance of each feature, but "
+            f"{int(zero.sum())} of {n_features} features have zero residual variance "
+            "(e.g. units that never respond). Drop those features or use noise='shrinkage'."
+        )
+    info = {"noise": kind, "noise_dof": dof}
+    if kind == "diag":
+        return _Diagonal((1.0 / var)[None, :]), info
+    # shrinkage_diag (Schäfer & Strimmer 2005) with rsatoolbox's normalisations
+    n = n_obs
+    Z = R / ops.sqrt(var)[None, :]
+    GZ = ops.gram(Z)
+    q = GZ.diagonal()  # sum over features of z^2, per residual
+    diag_part = ops.sum(sumsq * sumsq / (var * var))  # sum_i (sum_r z_ri^2)^2
+    off_s = (ops.sum(GZ * GZ) - diag_part) / (n - 1) ** 2
+    off_s2 = (ops.sum(q * q) - ops.sum(Z**4)) / (n - 1)
+    var_hat = n / dof**2 * (off_s2 - off_s)
+    lam = var_hat / off_s if off_s > 0 else 1.0
+    lam = max(min(lam, 1.0), 0.0)
+    info["noise_shrinkage"] = float(lam)
+    if lam >= 1.0:
+        return _Diagonal((1.0 / var)[None, :]), info
+    if lam <= 0.0:
+        raise ValueError(
+            f"noise={kind!r}: the estimated shrinkage is 0, so the covariance estimate is "
+            "the sample covariance, which is singular here. Use noise='shrinkage'."
+        )
+    dinv = (1.0 / (lam * var))[None, :]
+    c = (1.0 - lam) / dof
+    V = R * dinv
+    inner = ops.gram(V, R) + ops.from_numpy(np.eye(n_obs) / c)
+    return _Woodbury(ops, dinv, V, ops.spd_inverse(inner)), info
+
+
+# -- RDMs objects ----------------------------------------------------------------------------
+def _is_scalar(v) -> bool:
+    return isinstance(v, (str, bool, numbers.Number, np.generic)) and not isinstance(v, complex)
+
+
+def _build_rdms(vec: np.ndarray, method: str, cond: Conditions, provenance: dict, extra: dict):
+    from rsatoolbox.rdm import RDMs
+
+    scalars = {
+        str(k): (v.item() if isinstance(v, np.generic) else v)
+        for k, v in provenance.items()
+        if _is_scalar(v) and k != "index"
+    }
+    descriptors = dict(scalars)
+    descriptors.update(extra)
+    pattern = {k: np.array(v, copy=True) for k, v in cond.descriptors.items()}
+    return RDMs(
+        dissimilarities=np.asarray(vec, dtype=np.float64)[None, :],
+        dissimilarity_measure=method,
+        descriptors=descriptors,
+        rdm_descriptors={k: [v] for k, v in scalars.items()},
+        pattern_descriptors=pattern,
+    )
+
+
+def _rdm_list(items, **kwargs):
+    from rsatoolbox.rdm import RDMs
+
+    if len(items) == 0:
+        raise ValueError("Argument acts is an empty list.")
+    parts = [rdm(item, **kwargs) for item in items]
+    first = parts[0]
+    name = first.descriptors["conditions"]
+    for i, part in enumerate(parts[1:], start=1):
+        if not np.array_equal(
+            np.asarray(part.pattern_descriptors[name]), np.asarray(first.pattern_descriptors[name])
+        ):
+            raise ValueError(
+                f"acts[{i}] has different conditions than acts[0]; every item of the list "
+                "needs the same condition levels."
+            )
+    keys = []
+    for part in parts:
+        for k in part.rdm_descriptors:
+            if k != "index" and k not in keys:
+                keys.append(k)
+    rdm_desc = {
+        k: [part.rdm_descriptors.get(k, [None])[0] for part in parts] for k in keys
+    }
+    shared = {
+        k: v
+        for k, v in first.descriptors.items()
+        if all(k in p.descriptors and _same(p.descriptors[k], v) for p in parts[1:])
+    }
+    return RDMs(
+        dissimilarities=np.concatenate([p.dissimilarities for p in parts], axis=0),
+        dissimilarity_measure=first.dissimilarity_measure,
+        descriptors=shared,
+        rdm_descriptors=rdm_desc,
+        pattern_descriptors=first.pattern_descriptors,
+    )
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(np.all(a == b))
+    except Exception:  # noqa: BLE001 - incomparable values are different
+        return False
+
+
+def _describe_methods() -> str:
+    return format_choices(METHODS)
