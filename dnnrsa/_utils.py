@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import numbers
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 logger = logging.getLogger("dnnrsa")
 

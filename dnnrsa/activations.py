@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ class Activations:
         self.provenance = dict(provenance or {})
 
     @classmethod
-    def from_arrays(cls, X: Any, metadata: pd.DataFrame, **provenance) -> "Activations":
+    def from_arrays(cls, X: Any, metadata: pd.DataFrame, **provenance) -> Activations:
         """Wrap any (n_obs x n_channels) array, e.g. voxels of a region of interest, with
         its factor table. Keyword arguments become provenance."""
         X = np.asarray(X)
@@ -111,7 +112,7 @@ class Activations:
     def layer(self) -> str | None:
         return self.provenance.get("layer")
 
-    def __getitem__(self, key) -> "Activations":
+    def __getitem__(self, key) -> Activations:
         """A slice, integer array or boolean mask gives a new `Activations`."""
         if isinstance(key, (int, np.integer)):
             key = [int(key)]
@@ -193,7 +194,7 @@ class Activations:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> "Activations":
+    def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> Activations:
         """Read a file written by :meth:`save`. With ``mmap=True`` the data stay on disk as a
         read-only memory map (for layers larger than memory)."""
         path = Path(path)

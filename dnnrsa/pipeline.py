@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._utils import check_choice, check_positive_int, format_choices, logger, resolve_device
+from ._utils import check_choice, check_positive_int, logger, resolve_device
 from ._version import __version__
 from .decoding import decode_activations
 from .extract import extract

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -173,7 +174,7 @@ class StimulusSet:
         col = self.metadata[self.check_factor(factor, "factor")]
         return encode_labels(col, self.classes(factor) if classes is None else classes)
 
-    def subset(self, **factor_values) -> "StimulusSet":
+    def subset(self, **factor_values) -> StimulusSet:
         """The images whose factors equal the given values; a list or tuple value keeps any
         of its levels: ``stim.subset(viewpoint=("HL", "HR"), session="A")``."""
         mask = np.ones(len(self), dtype=bool)
@@ -204,7 +205,7 @@ class StimulusSet:
         *,
         transform: Callable | None = None,
         name: str | None = None,
-    ) -> "StimulusSet":
+    ) -> StimulusSet:
         """Load the images listed in a table.
 
         Parameters

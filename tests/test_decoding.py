@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import LeaveOneGroupOut, cross_val_score
@@ -12,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 import dnnrsa
 from dnnrsa import Activations
-from dnnrsa.decoding import PaperReadout, decode_activations, make_splits
+from dnnrsa.decoding import PaperReadout, make_splits
 
 
 def _factorial(rng, n_id=6, n_expr=3, views=("HL", "S", "HR"), n_feat=40, signal=1.0):
