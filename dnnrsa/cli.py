@@ -81,6 +81,8 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--readout-epochs", type=int, default=None)
     p.add_argument("--home", default=None, help="models folder (default: $DNNRSA_HOME or ~/.cache/dnnrsa)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="networks processed at once (default: one per core on a CPU, 1 on a GPU)")
     p.set_defaults(func=_cmd_reproduce)
 
 
@@ -92,7 +94,7 @@ def _cmd_reproduce(args) -> int:
         data=args.data, networks=args.networks, seeds=seeds, layers=args.layers,
         targets=args.targets, quick=args.quick, readout=args.readout,
         readout_epochs=args.readout_epochs, device=args.device, out=args.out,
-        home=args.home, data_root=args.data_root,
+        home=args.home, data_root=args.data_root, n_jobs=args.jobs,
     )
     print(f"Report: {args.out}/report.md")
     return 0

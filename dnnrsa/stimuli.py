@@ -191,9 +191,12 @@ class StimulusSet:
         return self[mask]
 
     def tensor(self):
-        """The images as a torch tensor sharing memory with :attr:`images`."""
+        """The images as a torch tensor sharing memory with :attr:`images` (a copy when
+        the array is read-only, e.g. memory-mapped by joblib, which torch cannot share)."""
         import torch
 
+        if not self.images.flags.writeable:
+            return torch.from_numpy(self.images.copy())
         return torch.from_numpy(self.images)
 
     # -- construction from files ----------------------------------------------------------

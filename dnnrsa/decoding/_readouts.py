@@ -37,7 +37,7 @@ def _as_maps(X: Any) -> np.ndarray:
 
 class _Head(nn.Module):
     def __init__(self, channels: int, size: tuple[int, int], n_classes: int, pool: int,
-                 kind: str):
+                 kind: str, mean=None, scale=None):
         super().__init__()
         self.kind = kind
         if kind == "paper":
@@ -46,12 +46,17 @@ class _Head(nn.Module):
             n_in = channels * (size[0] // self.pool) * (size[1] // self.pool)
         else:
             n_in = channels * size[0] * size[1]
+            # Inputs standardised with the training set's statistics: raw pixel values
+            # (all positive, mean ~0.4) made SGD at lr 0.1 settle on one class.
+            self.register_buffer("mean", torch.as_tensor(mean).reshape(1, -1))
+            self.register_buffer("scale", torch.as_tensor(scale).reshape(1, -1))
         self.fc = nn.Linear(n_in, n_classes)
 
     def forward(self, x):
         if self.kind == "paper":
             x = F.avg_pool2d(F.relu(self.norm(x)), self.pool)
-        return self.fc(torch.flatten(x, 1))
+            return self.fc(torch.flatten(x, 1))
+        return self.fc((torch.flatten(x, 1) - self.mean) / self.scale)
 
 
 class PaperReadout(ClassifierMixin, BaseEstimator):
@@ -62,7 +67,8 @@ class PaperReadout(ClassifierMixin, BaseEstimator):
     100 epochs, cross-entropy. The BatchNorm's affine parameters are trained (the original
     script's attempt to freeze them had no effect; quirk 4 of PAPER.md). With
     ``head="linear"`` it is a single linear layer on the flattened input, trained the same
-    way: the study's pixel control.
+    way on inputs standardised with the training set's mean and SD: the study's pixel
+    control.
 
     Parameters
     ----------
@@ -107,7 +113,13 @@ class PaperReadout(ClassifierMixin, BaseEstimator):
         device = resolve_device(self.device)
         gen = torch.Generator().manual_seed(int(self.seed))
         torch.manual_seed(int(self.seed))
-        head = _Head(X.shape[1], X.shape[2:], len(self.classes_), int(self.pool), self.head)
+        mean = scale = None
+        if self.head == "linear":
+            flat = X.reshape(len(X), -1)
+            mean, sd = flat.mean(0), flat.std(0)
+            scale = np.where(sd > 0, sd, 1.0).astype(np.float32)
+        head = _Head(X.shape[1], X.shape[2:], len(self.classes_), int(self.pool), self.head,
+                     mean=mean, scale=scale)
         head.to(device).train()
         opt = torch.optim.SGD(head.parameters(), lr=self.lr, momentum=self.momentum)
         xd = torch.from_numpy(X).to(device)
