@@ -297,8 +297,9 @@ def report(summary: pd.DataFrame, diff: pd.DataFrame, layers, targets, context: 
         "",
         "- Seeds of different networks are independent initialisations; the SEM of a "
         "trained-minus-untrained difference is sqrt(SEM_a^2 + SEM_b^2).",
-        "- The pixel control is one linear layer on pixel values, same folds (it does not "
-        "depend on the network, so it has no seeds).",
+        "- The pixel control is one linear layer on pixel values (standardised with the "
+        "training fold's mean and SD), same folds; it does not depend on the network, so it "
+        "has no seeds.",
         "- Synthetic data are not KDEF: compare patterns, not values. On the synthetic faces "
         "identity survives rotation far better than on KDEF (an untrained conv1 reads it "
         "out at several times the paper's 7.9%), so identity readouts sit high for every "
