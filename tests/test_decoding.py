@@ -151,3 +151,25 @@ def test_bad_input(rng, toy_stimuli):
         dnnrsa.decode("expresion", "dense3", target="identity")
     with pytest.raises(ValueError, match="metadata has 3 rows"):
         Activations(np.zeros((4, 2)), acts.metadata.iloc[:3])
+
+
+def test_decode_reads_the_configured_kdef_copy(tmp_path, monkeypatch):
+    """stimuli='kdef' (and stimuli=None with DNNRSA_DATA set) load DNNRSA_DATA/kdef."""
+    import functools
+
+    from tests import _fake_datasets as fake
+
+    root, manifest = fake.make_kdef(tmp_path / "kdef", persons_per_sex=2)
+    assert root == tmp_path / "kdef"
+    monkeypatch.setattr(dnnrsa.datasets, "kdef",
+                        functools.partial(dnnrsa.datasets.kdef, manifest=manifest))
+    monkeypatch.setenv("DNNRSA_DATA", str(tmp_path))
+    net = dnnrsa.zoo.build("ccn2022", n_classes=7, growth=4, input_size=48)
+    for stimuli in ("kdef", None):
+        res = dnnrsa.decode(net, "pixels", target="expression", stimuli=stimuli,
+                            readout="linear", device="cpu")
+        assert res.provenance["n_obs"] == 4 * 7 * 3 * 2  # people x expressions x views x sessions
+        assert res.provenance["stimuli"].startswith("kdef")
+    monkeypatch.delenv("DNNRSA_DATA")
+    with pytest.raises(FileNotFoundError, match="DNNRSA_DATA"):
+        dnnrsa.decode(net, "pixels", target="expression", stimuli="kdef")
