@@ -157,7 +157,7 @@ def test_decode_reads_the_configured_kdef_copy(tmp_path, monkeypatch):
     """stimuli='kdef' (and stimuli=None with DNNRSA_DATA set) load DNNRSA_DATA/kdef."""
     import functools
 
-    from tests import _fake_datasets as fake
+    import _fake_datasets as fake
 
     root, manifest = fake.make_kdef(tmp_path / "kdef", persons_per_sex=2)
     assert root == tmp_path / "kdef"
