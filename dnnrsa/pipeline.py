@@ -168,12 +168,12 @@ def reproduce(
             frames.append(res.to_frame())
     results = pd.concat(frames, ignore_index=True)
     # workers finish in any order; sort so that a table reads the same however it was run
-    order = {n: i for i, n in enumerate(list(networks) + ["pixels"])}
+    rank = {"network": {n: i for i, n in enumerate([*networks, "pixels"])},
+            "layer": {name: i for i, name in enumerate(["pixels", *layers])}}
     results = results.sort_values(
         ["network", "seed", "layer", "target", "fold"],
-        key=lambda c: c.map(order) if c.name == "network" else (
-            c.map({l: i for i, l in enumerate(layers)}).fillna(-1) if c.name == "layer" else c),
-        kind="stable").reset_index(drop=True)
+        key=lambda c: c.map(rank[c.name]) if c.name in rank else c, kind="stable",
+    ).reset_index(drop=True)
     results.insert(0, "data", data)
     elapsed = time.perf_counter() - start
     if out is not None:
