@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._utils import format_choices
-from .stimuli import encode_labels, factor_levels
+from .stimuli import check_factor_column, encode_labels, factor_levels
 
 __all__ = ["Activations"]
 
@@ -124,13 +123,7 @@ class Activations:
         return Activations(self.data[key], self.metadata.iloc[key], self.provenance)
 
     def check_factor(self, factor: str, argument: str = "target") -> str:
-        if factor not in self.metadata.columns:
-            valid = [c for c in self.metadata.columns if c != "path"]
-            raise ValueError(
-                f"Unknown value {factor!r} for argument {argument}: it is not a column of the "
-                f"metadata. Valid values are {format_choices(valid)}."
-            )
-        return factor
+        return check_factor_column(self.metadata, factor, argument)
 
     def classes(self, factor: str) -> list:
         return factor_levels(self.metadata[self.check_factor(factor, "factor")])

@@ -156,12 +156,7 @@ class StimulusSet:
         return [c for c in self.metadata.columns if c != "path"]
 
     def check_factor(self, factor: str, argument: str = "target") -> str:
-        if factor not in self.metadata.columns:
-            raise ValueError(
-                f"Unknown value {factor!r} for argument {argument}: it is not a column of the "
-                f"stimuli's metadata. Valid values are {format_choices(self.factors)}."
-            )
-        return factor
+        return check_factor_column(self.metadata, factor, argument)
 
     def classes(self, factor: str) -> list:
         """The levels of ``factor`` in their natural order (a Categorical's order, else sorted),
@@ -273,6 +268,19 @@ class StimulusSet:
                 "transform that resizes every image to the same size."
             )
         return cls(np.stack(images), table.reset_index(drop=True), transform=transform, name=name)
+
+
+def check_factor_column(metadata: pd.DataFrame, factor: str, argument: str,
+                        hint: str = "") -> str:
+    """Return ``factor`` if it is a column of ``metadata``, else raise a ``ValueError`` that
+    names the argument and lists the factor columns (every column but ``path``)."""
+    if factor not in metadata.columns:
+        valid = [c for c in metadata.columns if c != "path"]
+        raise ValueError(
+            f"Unknown value {factor!r} for argument {argument}: it is not a column of the "
+            f"metadata. Valid values are {format_choices(valid)}." + (f" {hint}" if hint else "")
+        )
+    return factor
 
 
 def factor_levels(col: pd.Series) -> list:

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold
 
-from .._utils import format_choices
-from ..stimuli import encode_labels, factor_levels
+from ..stimuli import check_factor_column, encode_labels, factor_levels
 
 
 def make_splits(cv: Any, metadata: pd.DataFrame, y: np.ndarray, *, seed: int = 0,
@@ -40,12 +39,8 @@ def make_splits(cv: Any, metadata: pd.DataFrame, y: np.ndarray, *, seed: int = 0
     n = len(y)
     dummy = np.zeros((n, 1))
     if isinstance(cv, str):
-        if cv not in metadata.columns:
-            valid = [c for c in metadata.columns if c != "path"]
-            raise ValueError(
-                f"Unknown value {cv!r} for argument cv. Valid values are the factor columns "
-                f"{format_choices(valid)}, an int (k-fold) or a scikit-learn splitter."
-            )
+        check_factor_column(metadata, cv, "cv",
+                            hint="cv may also be an int (k-fold) or a scikit-learn splitter.")
         col = metadata[cv]
         levels = factor_levels(col)
         if len(levels) < 2:

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._utils import format_choices
-from ..stimuli import factor_levels
+from ..stimuli import check_factor_column, factor_levels
 
 SEP = "|"  # joins the levels of several factors into one condition label, e.g. "F01|AN"
 
@@ -70,12 +69,7 @@ def normalise_factors(conditions, argument: str = "conditions") -> tuple[str, ..
 
 
 def check_column(meta: pd.DataFrame, factor: str, argument: str) -> pd.Series:
-    if factor not in meta.columns:
-        valid = [c for c in meta.columns if c != "path"]
-        raise ValueError(
-            f"Unknown value {factor!r} for argument {argument}: it is not a factor of the "
-            f"metadata. Valid values are {format_choices(valid)}."
-        )
+    check_factor_column(meta, factor, argument)
     col = meta[factor]
     n_missing = int(col.isna().sum())
     if n_missing:
