@@ -1,16 +1,26 @@
-"""Small helpers shared by every stage: argument checks with helpful messages,
-device resolution and the package logger."""
+"""Small helpers shared by every stage: argument checks with helpful messages, device
+resolution, seeded random state that leaves the caller's untouched, deprecation of old
+spellings, atomic writes and the package logger (the one ``logging.getLogger("dnnrsa")``
+every module logs to)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
+import math
 import numbers
 import os
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger("dnnrsa")
+
+#: The release in which the spellings deprecated in this one stop working.
+REMOVAL_VERSION = "0.3"
 
 
 def format_choices(valid: Iterable[Any]) -> str:
@@ -32,13 +42,111 @@ def check_choice(name: str, value: Any, valid: Iterable[Any], hint: str = "") ->
     return value
 
 
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+def check_positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an int in [minimum, maximum], else a TypeError/ValueError naming
+    ``name``, what it got and what it accepts."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"Argument {name} must be an integer >= {minimum}, got {value!r}.")
     value = int(value)
     if value < minimum:
         raise ValueError(f"Argument {name} must be an integer >= {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"Argument {name} must be an integer between {minimum} and {maximum}, got {value}."
+        )
     return value
+
+
+def check_seed(name: str, value: Any) -> int:
+    """A seed: an integer in [0, 2**63), the range numpy and torch both accept."""
+    return check_positive_int(name, value, 0, 2**63 - 1)
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """``value`` as a finite float > 0 (a learning rate, a regularisation strength)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Argument {name} must be a finite number > 0, got {value!r}.")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"Argument {name} must be a finite number > 0, got {value}.")
+    return value
+
+
+def hide_progress(progress: bool | None) -> bool | None:
+    """tqdm's ``disable`` for a ``progress`` option: None hides the bar when not writing to
+    a terminal, True shows it, False hides it."""
+    return None if progress is None else not progress
+
+
+@contextmanager
+def torch_seed(seed: int, device: Any = None):
+    """Run a block with torch's global generators seeded with ``seed`` (the CPU one, and
+    ``device``'s when it is a CUDA device), and give the caller's generator states back
+    afterwards: a library call never changes the random numbers of the user's script.
+
+    Module initialisation (``nn.Linear``'s default weights) and dropout draw from these
+    global generators, which is why they are seeded at all.
+    """
+    import torch
+
+    cuda = []
+    if device is not None and torch.device(device).type == "cuda":
+        dev = torch.device(device)
+        cuda = [dev.index if dev.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(int(seed))
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(int(seed))
+        yield
+
+
+def warn_renamed(old: str, new: str, where: str, stacklevel: int = 3) -> None:
+    """The FutureWarning of an argument that was renamed; the old name still works for one
+    release."""
+    warnings.warn(
+        f"Argument {old} of {where} was renamed to {new}; {old} stops working in dnnrsa "
+        f"{REMOVAL_VERSION}. Write {new}=... instead.",
+        FutureWarning, stacklevel=stacklevel,
+    )
+
+
+def keyword_only(*old_positional: str) -> Callable:
+    """Decorator for a function whose options became keyword-only: calls that still pass
+    ``old_positional`` (the options in their old order) positionally keep working for one
+    release, with a FutureWarning that says how to write the call."""
+
+    def decorate(func):
+        sig = inspect.signature(func)
+        n_positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                           for p in sig.parameters.values())
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            extra = args[n_positional:]
+            if extra:
+                if len(extra) > len(old_positional):
+                    raise TypeError(
+                        f"{func.__name__}() takes {n_positional} positional argument(s) "
+                        f"but {len(args)} were given."
+                    )
+                names = old_positional[: len(extra)]
+                twice = [k for k in names if k in kwargs]
+                if twice:
+                    raise TypeError(f"{func.__name__}() got multiple values for {twice}.")
+                warnings.warn(
+                    f"Passing {', '.join(names)} positionally to {func.__name__}() is "
+                    f"deprecated and stops working in dnnrsa {REMOVAL_VERSION}; write "
+                    + ", ".join(f"{k}=..." for k in names) + ".",
+                    FutureWarning, stacklevel=2,
+                )
+                kwargs.update(zip(names, extra, strict=True))
+                args = args[:n_positional]
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def resolve_device(device: Any = "auto"):

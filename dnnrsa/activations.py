@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .stimuli import check_factor_column, encode_labels, factor_levels
+from ._metadata import FactorTable, check_metadata, factor_codes, row_index
 
 __all__ = ["Activations"]
 
 _FORMAT = "dnnrsa.activations/1"
 
 
-class Activations:
+class Activations(FactorTable):
     """Responses of one layer or region to a set of stimuli.
 
     Parameters
@@ -59,17 +59,8 @@ class Activations:
                 "Argument data must have shape (n_obs, n_channels) or (n_obs, C, H, W), "
                 f"got shape {data.shape}."
             )
-        if not isinstance(metadata, pd.DataFrame):
-            raise TypeError(
-                f"Argument metadata must be a pandas DataFrame, got {type(metadata).__name__}."
-            )
-        if len(metadata) != data.shape[0]:
-            raise ValueError(
-                f"data has {data.shape[0]} observations but metadata has {len(metadata)} rows; "
-                "give one metadata row per observation."
-            )
+        self.metadata = check_metadata(metadata, data.shape[0], "observations")
         self.data = data
-        self.metadata = metadata.reset_index(drop=True)
         self.provenance = dict(provenance or {})
 
     @classmethod
@@ -113,20 +104,8 @@ class Activations:
 
     def __getitem__(self, key) -> Activations:
         """A slice, integer array or boolean mask gives a new `Activations`."""
-        if isinstance(key, (int, np.integer)):
-            key = [int(key)]
-        key = np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key)
-        if key.dtype == bool:
-            if key.shape != (len(self),):
-                raise IndexError(f"boolean mask has shape {key.shape}, expected ({len(self)},)")
-            key = np.flatnonzero(key)
-        return Activations(self.data[key], self.metadata.iloc[key], self.provenance)
-
-    def check_factor(self, factor: str, argument: str = "target") -> str:
-        return check_factor_column(self.metadata, factor, argument)
-
-    def classes(self, factor: str) -> list:
-        return factor_levels(self.metadata[self.check_factor(factor, "factor")])
+        idx = row_index(key, len(self), "Activations")
+        return Activations(self.data[idx], self.metadata.iloc[idx], self.provenance)
 
     # -- conversions ----------------------------------------------------------------------
     def to_arrays(self, target: str, groups: str | None = None):
@@ -147,12 +126,11 @@ class Activations:
         y : ndarray of shape (n_obs,)
         groups : ndarray of shape (n_obs,) or None
         """
-        col = self.metadata[self.check_factor(target, "target")]
-        y = encode_labels(col, factor_levels(col))
+        y = factor_codes(self.metadata[self.check_factor(target, "target")], argument="target")
         g = None
         if groups is not None:
-            gcol = self.metadata[self.check_factor(groups, "groups")]
-            g = encode_labels(gcol, factor_levels(gcol))
+            g = factor_codes(self.metadata[self.check_factor(groups, "groups")],
+                             argument="groups")
         return self.X, y, g
 
     def to_rsatoolbox(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,41 +11,93 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._utils import format_choices
+from ._metadata import FactorTable, check_metadata, factor_levels, row_index
+from ._utils import REMOVAL_VERSION, format_choices
 
-__all__ = ["StimulusSet", "default_transform"]
+__all__ = ["StimulusSet", "image_transform"]
 
 
-def default_transform(size: int = 48, grayscale: bool = True) -> Callable:
-    """The transform a table-built `StimulusSet` applies by default: convert to
-    grayscale and resize to ``size`` x ``size``, giving a float32 array (C, H, W) in [0, 1].
+def image_transform(size: int = 48, *, grayscale: bool = True,
+                    center_crop: int | None = None) -> Callable:
+    """The preprocessing of every image file dnnrsa loads: optional grayscale (ITU-R 601-2
+    luma, as PIL's ``"L"`` mode; else conversion to three RGB channels), optional center
+    crop, resize to ``size`` x ``size`` (bilinear, antialiased), then a float32 tensor
+    (C, H, W) in [0, 1].
+
+    :meth:`StimulusSet.from_table` uses it with its defaults (grayscale, 48 x 48); each
+    real data set calls it with the crop its manifest names.
 
     Parameters
     ----------
     size : int
         Output height and width in pixels.
     grayscale : bool
-        Convert to one channel (ITU-R 601-2 luma, as PIL's ``"L"`` mode) when True;
-        keep three RGB channels when False.
+        One channel when True; three RGB channels when False.
+    center_crop : int, optional
+        Side of a square cut from the image centre before resizing.
     """
     from torchvision import transforms
 
     steps = [transforms.Grayscale(1)] if grayscale else [transforms.Lambda(_to_rgb)]
+    if center_crop:
+        steps.append(transforms.CenterCrop(int(center_crop)))
     steps += [transforms.Resize((size, size), antialias=True), transforms.ToTensor()]
     return transforms.Compose(steps)
+
+
+def default_transform(size: int = 48, grayscale: bool = True) -> Callable:
+    """Deprecated name of :func:`image_transform`."""
+    warnings.warn(
+        "dnnrsa.stimuli.default_transform was renamed image_transform; the old name stops "
+        f"working in dnnrsa {REMOVAL_VERSION}.", FutureWarning, stacklevel=2)
+    return image_transform(size, grayscale=grayscale)
 
 
 def _to_rgb(img):
     return img.convert("RGB")
 
 
-class StimulusSet:
+def _as_unit_images(images: Any) -> np.ndarray:
+    """Images as float32 in [0, 1]. uint8 input (0-255, as decoded files are) is divided by
+    255; any other input must already lie in [0, 1]: a float array in 0-255 would reach a
+    network trained on [0, 1] at 255 times the contrast and read out at chance with no
+    other sign of the mistake."""
+    if hasattr(images, "detach"):  # a torch tensor
+        images = images.detach().cpu().numpy()
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / np.float32(255.0)
+    if images.dtype.kind not in "fiub":
+        raise TypeError(
+            f"Argument images must be numeric (float in [0, 1] or uint8 in 0-255), got dtype "
+            f"{images.dtype}."
+        )
+    images = images.astype(np.float32, copy=False)
+    if images.size:
+        if not np.isfinite(images).all():
+            raise ValueError("Argument images contains NaN or Inf values.")
+        lo, hi = float(images.min()), float(images.max())
+        if lo < 0.0 or hi > 1.0:
+            hint = ("They look like 0-255 values: divide by 255 (images / 255.0), or pass them "
+                    "as uint8, which is divided by 255 for you." if hi > 1.0 and lo >= 0.0 and hi <= 255.0
+                    else "Rescale them to [0, 1], e.g. (images - images.min()) / "
+                    "(images.max() - images.min()), if that is what they mean.")
+            raise ValueError(
+                f"Argument images must hold pixel values in [0, 1], got values from {lo:g} to "
+                f"{hi:g}. {hint}"
+            )
+    return images
+
+
+class StimulusSet(FactorTable):
     """A set of images with one metadata row per image.
 
     Parameters
     ----------
     images : array-like of shape (n_images, n_channels, height, width)
-        Pixel values, converted to float32. Values are expected in [0, 1].
+        Pixel values in [0, 1], stored as float32; a uint8 array (0-255, as image files
+        decode) is divided by 255. Values outside [0, 1] are refused, with a message saying
+        how to convert them.
     metadata : pandas.DataFrame of n_images rows
         One column per factor (``identity``, ``expression``, ``viewpoint``,
         ``session``, ``path``, ...). Its index is reset to 0..n_images-1.
@@ -70,9 +123,7 @@ class StimulusSet:
         transform: Callable | None = None,
         name: str | None = None,
     ):
-        if hasattr(images, "detach"):  # a torch tensor
-            images = images.detach().cpu().numpy()
-        images = np.asarray(images, dtype=np.float32)
+        images = _as_unit_images(images)
         if images.ndim == 3:
             raise ValueError(
                 f"Argument images must have shape (n_images, n_channels, height, width), got "
@@ -84,19 +135,8 @@ class StimulusSet:
                 "Argument images must have shape (n_images, n_channels, height, width), "
                 f"got an array with {images.ndim} dimension(s), shape {images.shape}."
             )
-        if not isinstance(metadata, pd.DataFrame):
-            raise TypeError(
-                f"Argument metadata must be a pandas DataFrame, got {type(metadata).__name__}."
-            )
-        if len(metadata) != images.shape[0]:
-            raise ValueError(
-                f"images has {images.shape[0]} images but metadata has {len(metadata)} rows; "
-                "give one metadata row per image."
-            )
-        if not np.isfinite(images).all():
-            raise ValueError("Argument images contains NaN or Inf values.")
+        self.metadata = check_metadata(metadata, images.shape[0], "images")
         self.images = images
-        self.metadata = metadata.reset_index(drop=True)
         self.transform = transform
         self.name = name
 
@@ -120,23 +160,7 @@ class StimulusSet:
             if not -len(self) <= i < len(self):
                 raise IndexError(f"index {i} out of range for a StimulusSet of {len(self)}")
             return self.images[i], self.metadata.iloc[i].to_dict()
-        if isinstance(key, slice):
-            idx = np.arange(len(self))[key]
-        else:
-            key = np.asarray(key)
-            if key.dtype == bool:
-                if key.shape != (len(self),):
-                    raise IndexError(
-                        f"boolean mask has shape {key.shape}, expected ({len(self)},)"
-                    )
-                idx = np.flatnonzero(key)
-            elif np.issubdtype(key.dtype, np.integer):
-                idx = key
-            else:
-                raise IndexError(
-                    f"StimulusSet indices must be int, slice, integer array or boolean mask, "
-                    f"got {key.dtype}"
-                )
+        idx = row_index(key, len(self), "StimulusSet")
         return StimulusSet(
             self.images[idx],
             self.metadata.iloc[idx],
@@ -149,25 +173,6 @@ class StimulusSet:
     def shape(self) -> tuple[int, int, int]:
         """(n_channels, height, width) of one image."""
         return tuple(self.images.shape[1:])
-
-    @property
-    def factors(self) -> list[str]:
-        """The metadata columns that act as factors (every column except ``path``)."""
-        return [c for c in self.metadata.columns if c != "path"]
-
-    def check_factor(self, factor: str, argument: str = "target") -> str:
-        return check_factor_column(self.metadata, factor, argument)
-
-    def classes(self, factor: str) -> list:
-        """The levels of ``factor`` in their natural order (a Categorical's order, else sorted),
-        restricted to the levels present."""
-        return factor_levels(self.metadata[self.check_factor(factor, "factor")])
-
-    def labels(self, factor: str, classes: Sequence | None = None) -> np.ndarray:
-        """Integer codes of ``factor`` for every image, in the order of ``classes``
-        (default: :meth:`classes`)."""
-        col = self.metadata[self.check_factor(factor, "factor")]
-        return encode_labels(col, self.classes(factor) if classes is None else classes)
 
     def subset(self, **factor_values) -> StimulusSet:
         """The images whose factors equal the given values; a list or tuple value keeps any
@@ -216,7 +221,7 @@ class StimulusSet:
             working directory for a DataFrame).
         transform : callable, optional
             Maps a PIL image to a (C, H, W) tensor or array. Default:
-            :func:`default_transform` (grayscale, 48 x 48).
+            :func:`image_transform` (grayscale, 48 x 48).
         name : str, optional
             Name of the set (default: the CSV's stem).
 
@@ -241,7 +246,7 @@ class StimulusSet:
         if len(table) == 0:
             raise ValueError("Argument table has no rows: there are no images to load.")
         root = Path(root) if root is not None else Path.cwd()
-        transform = transform if transform is not None else default_transform()
+        transform = transform if transform is not None else image_transform()
         paths = [p if Path(p).is_absolute() else root / p for p in table["path"].astype(str)]
         missing = [str(p) for p in paths if not Path(p).is_file()]
         if missing:
@@ -268,38 +273,3 @@ class StimulusSet:
                 "transform that resizes every image to the same size."
             )
         return cls(np.stack(images), table.reset_index(drop=True), transform=transform, name=name)
-
-
-def check_factor_column(metadata: pd.DataFrame, factor: str, argument: str,
-                        hint: str = "") -> str:
-    """Return ``factor`` if it is a column of ``metadata``, else raise a ``ValueError`` that
-    names the argument and lists the factor columns (every column but ``path``)."""
-    if factor not in metadata.columns:
-        valid = [c for c in metadata.columns if c != "path"]
-        raise ValueError(
-            f"Unknown value {factor!r} for argument {argument}: it is not a column of the "
-            f"metadata. Valid values are {format_choices(valid)}." + (f" {hint}" if hint else "")
-        )
-    return factor
-
-
-def factor_levels(col: pd.Series) -> list:
-    """Levels of a factor column in their natural order: a Categorical's category order
-    (present levels only), else sorted unique values."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        present = set(col.dropna().unique())
-        return [c for c in col.cat.categories if c in present]
-    return sorted(col.dropna().unique().tolist())
-
-
-def encode_labels(col: pd.Series, classes: Sequence) -> np.ndarray:
-    """Integer codes of ``col`` against ``classes``; a value not in ``classes`` is an error."""
-    lookup = {c: i for i, c in enumerate(classes)}
-    values = col.tolist()
-    unknown = sorted({v for v in values if v not in lookup}, key=str)
-    if unknown:
-        raise ValueError(
-            f"Column {col.name!r} has value(s) {unknown} that are not among the classes "
-            f"{format_choices(classes)}."
-        )
-    return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold
 
-from ..stimuli import check_factor_column, encode_labels, factor_levels
+from .._metadata import check_factor_column, factor_codes, factor_levels
 
 
 def make_splits(cv: Any, metadata: pd.DataFrame, y: np.ndarray, *, seed: int = 0,
@@ -48,7 +48,7 @@ def make_splits(cv: Any, metadata: pd.DataFrame, y: np.ndarray, *, seed: int = 0
                 f"The cv factor {cv!r} contains fewer than 2 unique groups ({levels}). "
                 "Leave-one-group-out needs at least 2."
             )
-        codes = encode_labels(col, levels)
+        codes = factor_codes(col, levels, argument="cv")
         splits = [(tr, te, str(levels[codes[te[0]]]))
                   for tr, te in LeaveOneGroupOut().split(dummy, y, codes)]
         name = cv

@@ -13,7 +13,8 @@ from sklearn.metrics import confusion_matrix
 
 from .._utils import format_choices, logger, resolve_device
 from ..activations import Activations
-from ..stimuli import StimulusSet, encode_labels, factor_levels
+from .._metadata import factor_codes, factor_levels
+from ..stimuli import StimulusSet
 from ._cv import make_splits
 from ._readouts import make_readout
 
@@ -258,7 +259,7 @@ def decode_activations(acts: Activations, *, target: str, cv: Any = "viewpoint",
             f"The target {target!r} has fewer than 2 classes ({classes}); decoding needs at "
             "least 2."
         )
-    y = encode_labels(col, classes)
+    y = factor_codes(col, classes, argument="target")
     X = acts.data
     if not np.isfinite(acts.X).all():
         bad = int((~np.isfinite(acts.X)).any(axis=1).sum())

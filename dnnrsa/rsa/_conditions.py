@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..stimuli import check_factor_column, factor_levels
+from .._metadata import check_factor_column, factor_levels
 
 SEP = "|"  # joins the levels of several factors into one condition label, e.g. "F01|AN"
 
