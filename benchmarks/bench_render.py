@@ -28,25 +28,26 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dnnrsa.datasets import _synthetic as syn  # noqa: E402
+from dnnrsa.datasets.synthetic import _faces, synthetic_expressions, synthetic_faces  # noqa: E402
+from dnnrsa.datasets.synthetic._renderer import _CHUNK, _chunk_for, _render  # noqa: E402
 
 
 def _capture(fn, **kwargs):
-    """Call a generator, recording the per-image parameters it renders from."""
+    """Call a generator, recording the per-image parameters it renders from (the face
+    sets call the renderer through the name ``_render`` of their module)."""
     captured = {}
-    real = syn._render
 
-    def recording(params, size, chunk_size=syn._CHUNK, n_threads=None):
+    def recording(params, size, chunk_size=_CHUNK, n_threads=None):
         captured["params"], captured["size"] = params, size
-        return real(params, size, chunk_size, n_threads)
+        return _render(params, size, chunk_size, n_threads)
 
-    syn._render = recording
+    _faces._render = recording
     try:
         start = time.perf_counter()
         stim = fn(**kwargs)
         seconds = time.perf_counter() - start
     finally:
-        syn._render = real
+        _faces._render = _render
     return stim, seconds, captured["params"], captured["size"]
 
 
@@ -59,12 +60,12 @@ def _bench(label: str, fn, n_naive: int, **kwargs) -> None:
     n = len(stim)
     print(f"\n{label}: {n} images of {size}x{size}")
     print(
-        f"  vectorised, public call (chunks of {syn._chunk_for(size)}, threads): "
+        f"  vectorised, public call (chunks of {_chunk_for(size)}, threads): "
         f"{t_full:7.2f} s  {n / t_full:9.0f} images/s"
     )
 
     start = time.perf_counter()
-    single = syn._render(params, size, syn._chunk_for(size), n_threads=1)
+    single = _render(params, size, _chunk_for(size), n_threads=1)
     t_single = time.perf_counter() - start
     print(
         f"  vectorised, one thread:                            "
@@ -74,7 +75,7 @@ def _bench(label: str, fn, n_naive: int, **kwargs) -> None:
     idx = np.linspace(0, n - 1, min(n_naive, n)).astype(int)
     sample = _subset(params, idx)
     start = time.perf_counter()
-    naive = syn._render(sample, size, chunk_size=1, n_threads=1)
+    naive = _render(sample, size, chunk_size=1, n_threads=1)
     t_naive = time.perf_counter() - start
     rate_naive = len(idx) / t_naive
     print(
@@ -112,11 +113,11 @@ def main(argv=None) -> None:
     )
     _bench(
         "synthetic_expressions",
-        syn.synthetic_expressions,
+        synthetic_expressions,
         args.naive_images,
         n_images=args.n_images,
     )
-    _bench("synthetic_faces (defaults)", syn.synthetic_faces, args.naive_images)
+    _bench("synthetic_faces (defaults)", synthetic_faces, args.naive_images)
 
 
 if __name__ == "__main__":

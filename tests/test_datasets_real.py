@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import dnnrsa.datasets
 from dnnrsa import StimulusSet
-from dnnrsa.datasets import _manifest
+from dnnrsa.datasets import _checksums, _manifest, _registry
 from dnnrsa.datasets._celeba import (
     CELEBA_TRAIN_AUGMENT,
     celeba_file_list,
@@ -25,14 +26,10 @@ from dnnrsa.datasets._celeba import (
 )
 from dnnrsa.datasets._fer2013 import fer2013
 from dnnrsa.datasets._kdef import kdef, parse_kdef_name
-from dnnrsa.datasets._manifest import (
-    DatasetReport,
-    check_dataset,
-    data_root,
-    list_datasets,
-    load_manifest,
-    manifest_dir,
-)
+from dnnrsa.datasets._manifest import list_datasets, load_manifest, manifest_dir
+from dnnrsa.datasets._paths import data_root
+from dnnrsa.datasets._registry import check_dataset
+from dnnrsa.datasets._report import DatasetReport
 from dnnrsa.datasets._uc_merced import uc_merced
 
 NAMES = ("celeba", "fer2013", "kdef", "uc_merced")
@@ -72,7 +69,7 @@ def test_shipped_manifests_are_consistent(name):
     for key in ("homepage", "obtain", "licence", "citation", "description"):
         assert m[key]
     for rel, spec in m["checksums"].items():
-        algo, value = _manifest.parse_checksum(spec, rel)
+        algo, value = _checksums.parse_checksum(spec, rel)
         assert len(value) == {"md5": 32, "sha256": 64}[algo]
     if name == "fer2013":
         totals = {u: sum(c.values()) for u, c in m["counts"].items()}
@@ -148,21 +145,56 @@ def test_check_dataset_unknown_name_and_missing_folder(tmp_path):
     assert "NOT usable" in str(report)
 
 
+def test_check_dataset_on_a_file(tmp_path):
+    path = tmp_path / "kdef.zip"
+    path.write_bytes(b"PK")
+    report = check_dataset("kdef", path)
+    assert report.problems == [
+        f"{path} is a file, not a folder: pass the folder that holds the data set (see "
+        "data_manifests/kdef.json for the layout expected)"]
+    with pytest.raises(FileNotFoundError, match=r"Argument root: the kdef folder .*kdef\.zip "
+                                                "is a file, not a folder"):
+        kdef(path)
+
+
+def test_registry_and_manifests_name_the_same_data_sets():
+    assert sorted(_registry.REGISTRY) == _manifest.dataset_names() == sorted(NAMES)
+    for name, entry in _registry.REGISTRY.items():
+        # each manifest's "loader" is the public function registered for it
+        module, _, func = load_manifest(name)["loader"].rpartition(".")
+        assert module == "dnnrsa.datasets"
+        assert getattr(dnnrsa.datasets, func) is entry.load
+
+
+def test_registry_mismatch_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delitem(_registry.REGISTRY, "kdef")
+    with pytest.raises(ValueError, match=r"Data set 'kdef' has a manifest \(.*kdef\.json\) "
+                                         "but no loader is registered for it in "
+                                         r"dnnrsa/datasets/_registry\.py"):
+        check_dataset("kdef", tmp_path)
+    entry = _registry.REGISTRY["uc_merced"]
+    monkeypatch.setitem(_registry.REGISTRY, "mnist", entry)
+    with pytest.raises(FileNotFoundError, match="Data set 'mnist' has a loader registered in "
+                                                r"dnnrsa/datasets/_registry\.py but no "
+                                                r"manifest: .*mnist\.json is missing"):
+        check_dataset("mnist", tmp_path)
+
+
 # ---------------------------------------------------------------------------------------
 # Checksums and their cache
 # ---------------------------------------------------------------------------------------
 def test_checksum_is_remembered_until_the_file_changes(tmp_path, monkeypatch):
     root, m = fake.make_fer2013(tmp_path / "fer")
     fer2013(root, manifest=m)
-    cache = json.loads((tmp_path / "dnnrsa_home" / _manifest.CHECKSUM_CACHE).read_text())
+    cache = json.loads((tmp_path / "dnnrsa_home" / _checksums.CHECKSUM_CACHE).read_text())
     key = str((root / "fer2013.csv").resolve())
     assert cache[key]["md5"] == m["checksums"]["fer2013.csv"].split(":")[1]
 
     def no_hashing(*args, **kwargs):
         raise AssertionError("hashed again")
 
-    monkeypatch.setattr(_manifest, "hash_file", no_hashing)
-    fer2013(root, "public_test", manifest=m)  # remembered: no hashing
+    monkeypatch.setattr(_checksums, "hash_file", no_hashing)
+    fer2013(root, split="public_test", manifest=m)  # remembered: no hashing
     st = (root / "fer2013.csv").stat()
     os.utime(root / "fer2013.csv", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     with pytest.raises(AssertionError, match="hashed again"):
@@ -191,7 +223,7 @@ def test_fer2013_splits_labels_and_pixels(tmp_path):
     root, m = fake.make_fer2013(tmp_path / "fer")
     ref = _reference_fer(root / "fer2013.csv")
     for split, usage in m["splits"].items():
-        stim = fer2013(root, split, manifest=m)
+        stim = fer2013(root, split=split, manifest=m)
         want = [(i, r) for i, r in enumerate(ref) if r["Usage"] == usage]
         assert len(stim) == len(want) == sum(m["counts"][usage].values())
         assert stim.images.shape[1:] == (1, 48, 48) and stim.images.dtype == np.float32
@@ -216,31 +248,31 @@ def test_fer2013_matches_torchvision(tmp_path, monkeypatch):
     root, m = fake.make_fer2013(tmp_path / "tv", layout="torchvision")
     monkeypatch.setattr(tv_fer, "check_integrity", lambda *a, **k: True)  # fake md5s
     tv = tv_fer.FER2013(str(root), split="train", transform=transforms.ToTensor())
-    ours = fer2013(root, "train", manifest=m)
+    ours = fer2013(root, split="train", manifest=m)
     assert len(tv) == len(ours)
     for i in range(len(tv)):
         img, label = tv[i]
         np.testing.assert_array_equal(ours.images[i], img.numpy())
         assert ours.metadata["label"][i] == label
     tv_test = tv_fer.FER2013(str(root), split="test")
-    ours_test = [fer2013(root, s, manifest=m) for s in ("public_test", "private_test")]
+    ours_test = [fer2013(root, split=s, manifest=m) for s in ("public_test", "private_test")]
     assert len(tv_test) == sum(len(s) for s in ours_test)
 
 
 def test_fer2013_other_layouts(tmp_path):
     root, m = fake.make_fer2013(tmp_path / "icml", layout="icml")
     ref, mref = fake.make_fer2013(tmp_path / "canon")
-    a = fer2013(root, "private_test", manifest=m)
-    b = fer2013(ref, "private_test", manifest=mref)
+    a = fer2013(root, split="private_test", manifest=m)
+    b = fer2013(ref, split="private_test", manifest=mref)
     np.testing.assert_array_equal(a.images, b.images)
     pd.testing.assert_frame_equal(a.metadata, b.metadata)
 
     root, m = fake.make_fer2013(tmp_path / "split", layout="split")
-    c = fer2013(root, "train", manifest=m)
+    c = fer2013(root, split="train", manifest=m)
     np.testing.assert_array_equal(c.images, fer2013(ref, manifest=mref).images)
     with pytest.raises(ValueError, match="split='public_test'.*train.csv.*fer2013.csv or "
                                          "icml_face_data.csv"):
-        fer2013(root, "public_test", manifest=m)
+        fer2013(root, split="public_test", manifest=m)
     report = check_dataset("fer2013", root, manifest=m)
     assert report.ok, report.problems
     assert report.summary["test.csv (unlabelled)"] == {"rows": 14}
@@ -321,11 +353,53 @@ def test_fer2013_bad_row(tmp_path, edit, message):
     assert any(p.startswith("wrong count") for p in report.problems)
 
 
+def _rewrite_fer_rows(path, edits):
+    """Apply ``edits`` ({file line: edit of the row's fields}) to a FER CSV."""
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    for line, edit in edits.items():
+        edit(rows[line - 1])
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+def test_fer2013_on_problem_skip_leaves_out_malformed_rows(tmp_path, caplog):
+    root, m = fake.make_fer2013(tmp_path / "fer")
+    _rewrite_fer_rows(root / "fer2013.csv", {
+        5: lambda r: r.__setitem__(1, " ".join(r[1].split()[:-1])),  # data row 3, Training
+        18: lambda r: r.__setitem__(0, "x"),  # data row 16, PublicTest
+    })
+    problems = [
+        "fer2013.csv line 5: expected 2304 pixel values, got 2303",
+        "fer2013.csv line 18: emotion 'x' is not an integer label 0-6",
+        "wrong count: fer2013.csv has 1 Training rows of class 1 (disgust), expected 2",
+        "wrong count: fer2013.csv has 0 PublicTest rows of class 6 (neutral), expected 1",
+    ]
+    with pytest.raises(ValueError) as err:
+        fer2013(root, manifest=m)
+    assert "5 problem(s)" in str(err.value) and "on_problem='skip'" in str(err.value)
+    assert all(p in str(err.value) for p in problems)
+    with caplog.at_level(logging.WARNING, logger="dnnrsa"):
+        train = fer2013(root, on_problem="skip", manifest=m)
+    assert train.metadata["row"].tolist() == [0, 1, 2] + list(range(4, 14))
+    np.testing.assert_array_equal(train.images[3, 0] * 255, fake.fer_pixels(4))
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    lines = record.getMessage().splitlines()
+    assert lines[0] == f"fer2013: skipping 5 problem(s) in {root} (on_problem='skip'):"
+    assert lines[1].startswith("  - wrong checksum for fer2013.csv")
+    assert lines[2:] == [f"  - {p}" for p in problems]
+    public = fer2013(root, split="public_test", on_problem="skip", manifest=m)
+    assert public.metadata["row"].tolist() == [14, 15, 17, 18, 19, 20]
+    assert public.metadata["label"].tolist() == [3, 0, 1, 5, 2, 4]
+    with pytest.raises(ValueError, match="Unknown value 'ignore' for argument on_problem"):
+        fer2013(root, on_problem="ignore", manifest=m)
+
+
 def test_fer2013_argument_errors(tmp_path):
     root, m = fake.make_fer2013(tmp_path / "fer")
     with pytest.raises(ValueError, match="Unknown value 'test' for argument split. Valid "
                                          "values are {train, public_test, private_test}"):
-        fer2013(root, "test", manifest=m)
+        fer2013(root, split="test", manifest=m)
     with pytest.raises(ValueError, match="Argument size must be an integer >= 1, got 0"):
         fer2013(root, size=0, manifest=m)
 
@@ -487,6 +561,60 @@ def test_celeba_bad_annotation_and_checksum(tmp_path):
     assert "wrong count: identity_CelebA.txt lists 42 images, expected 43" in report.problems
 
 
+def test_celeba_on_problem_skip_leaves_out_missing_and_broken_images(tmp_path, caplog):
+    root, m = fake.make_celeba(tmp_path / "celeba")
+    chosen = celeba_file_list(root, manifest=m)
+    train = chosen[chosen.split == "train"].reset_index(drop=True)
+    img = root / "img_align_celeba"
+    (img / train.file[0]).unlink()
+    fake.truncate(img / train.file[1])
+    with pytest.raises(FileNotFoundError, match=f"missing image img_align_celeba/"
+                                                f"{train.file[0]}"):
+        celeba_identities(root, manifest=m)
+    with pytest.raises(FileNotFoundError, match="1 problem"):  # the loader's choice, checked
+        celeba_file_list(root, manifest=m)
+    with caplog.at_level(logging.WARNING, logger="dnnrsa"):
+        stim = celeba_identities(root, on_problem="skip", manifest=m)
+    assert stim.metadata["file"].tolist() == train.file[2:].tolist()
+    assert stim.metadata["identity"].tolist() == train.identity[2:].tolist()
+    assert len(stim.images) == 12
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    lines = record.getMessage().splitlines()
+    assert lines[0] == f"celeba: skipping 2 problem(s) in {root} (on_problem='skip'):"
+    assert lines[1] == f"  - missing image img_align_celeba/{train.file[0]}"
+    assert lines[2].startswith(f"  - cannot decode image img_align_celeba/{train.file[1]} "
+                               "(OSError")
+    listed = celeba_file_list(root, on_problem="skip", manifest=m)  # no image is decoded
+    assert listed.file.tolist() == chosen.file.drop(chosen.index[chosen.file == train.file[0]]
+                                                    ).tolist()
+
+
+def test_celeba_on_problem_skip_applies_the_rule_to_the_sound_lines(tmp_path, caplog):
+    root, m = fake.make_celeba(tmp_path / "celeba")
+    ident = root / "identity_CelebA.txt"
+    lines = ident.read_text().splitlines(keepends=True)
+    k = next(i for i, ln in enumerate(lines) if ln.split()[1] == "101")
+    bad_file = lines[k].split()[0]
+    lines[k] = f"{bad_file} seven\n"
+    ident.write_text("".join(lines))
+    with pytest.raises(ValueError, match=f"identity_CelebA.txt line {k + 1}: 'seven' is not "
+                                         "an integer"):
+        celeba_identities(root, manifest=m)
+    with caplog.at_level(logging.WARNING, logger="dnnrsa"):
+        stim = celeba_identities(root, split=None, on_problem="skip", manifest=m)
+    md = stim.metadata
+    assert bad_file not in set(md["file"])
+    # 101 now has 8 sound lines, tied with 3 and 7, so it ranks third (ties to smaller ids)
+    assert md.drop_duplicates("identity")["celeba_id"].tolist() == [3, 7, 101, 42]
+    assert md.groupby("identity").size().tolist() == [5, 5, 4, 4]
+    listed = celeba_file_list(root, on_problem="skip", manifest=m)
+    assert md["file"].tolist() == listed["file"].tolist()
+    text = caplog.text
+    assert "wrong count: identity_CelebA.txt lists 42 images, expected 43" in text
+    assert f"unexpected file img_align_celeba/{bad_file} in the image folder" in text
+    assert "wrong checksum for identity_CelebA.txt" in text
+
+
 def test_celeba_missing_annotation(tmp_path):
     root, m = fake.make_celeba(tmp_path / "celeba")
     (root / "identity_CelebA.txt").unlink()
@@ -541,6 +669,12 @@ def test_kdef_factors_and_labels(tmp_path):
         assert abs(stim.images[i].mean() - gray) < 0.02, row["image_id"]
     only = kdef(root, viewpoints=["S"], sessions="B", manifest=m)
     assert len(only) == 4 * 7 and set(only.metadata["session"]) == {"B"}
+    # the synthetic faces stand in for KDEF: their factors have the very same dtypes
+    syn = dnnrsa.datasets.synthetic_faces(n_identities=4, viewpoints=["S"], sessions="B",
+                                          size=16).metadata
+    for column in ("identity", "sex", "expression", "viewpoint", "session"):
+        assert only.metadata[column].dtype == syn[column].dtype, column
+        assert not only.metadata[column].dtype.ordered
 
 
 def test_kdef_preprocessing_on_a_real_size_image(tmp_path):
@@ -662,8 +796,8 @@ def test_kdef_layout_variants_and_errors(tmp_path):
 def test_uc_merced_splits_and_labels(tmp_path):
     root, m = fake.make_uc_merced(tmp_path / "ucm")
     train = uc_merced(root, manifest=m)
-    test = uc_merced(root, "test", manifest=m)
-    both = uc_merced(root, None, manifest=m)
+    test = uc_merced(root, split="test", manifest=m)
+    both = uc_merced(root, split=None, manifest=m)
     assert (len(train), len(test), len(both)) == (54, 6, 60)
     assert (test.metadata["index"] % 10 == 9).all()
     assert not (train.metadata["index"] % 10 == 9).any()
@@ -711,7 +845,7 @@ def test_uc_merced_problems(tmp_path):
     (images / "agricultural" / "beach05.tif").rename(images / "beach" / "beach05.tif")
     with pytest.raises(ValueError, match=r"cannot decode image tenniscourt/tenniscourt12\.tif"):
         uc_merced(root, manifest=m)
-    assert len(uc_merced(root, "test", manifest=m)) == 6  # the broken file is not a test one
+    assert len(uc_merced(root, split="test", manifest=m)) == 6  # a train file is broken
     (images / "tenniscourt" / "tenniscourt12.tif").unlink()
     with pytest.raises(FileNotFoundError, match="missing image tenniscourt/tenniscourt12.tif"):
         uc_merced(root, manifest=m)
@@ -723,6 +857,52 @@ def test_uc_merced_wrong_checksum_override(tmp_path):
     with pytest.raises(ValueError, match="wrong checksum for beach/beach03.tif"):
         uc_merced(root, manifest=m)
     assert len(uc_merced(root, verify=False, manifest=m)) == 54
+
+
+# ---------------------------------------------------------------------------------------
+# Options passed positionally (deprecated)
+# ---------------------------------------------------------------------------------------
+def _same(a, b):
+    if isinstance(a, StimulusSet):
+        np.testing.assert_array_equal(a.images, b.images)
+        pd.testing.assert_frame_equal(a.metadata, b.metadata)
+        assert a.name == b.name
+    elif isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("case", ["kdef", "uc_merced", "fer2013", "celeba_identities",
+                                  "celeba_file_list", "check_dataset"])
+def test_positional_options_warn_and_still_work(tmp_path, case):
+    if case == "kdef":
+        root, m = fake.make_kdef(tmp_path / "kdef", persons_per_sex=1)
+        func, old, new = kdef, (["S"], "B"), {"viewpoints": ["S"], "sessions": "B"}
+    elif case == "uc_merced":
+        root, m = fake.make_uc_merced(tmp_path / "ucm")
+        func, old, new = uc_merced, ("test",), {"split": "test"}
+    elif case == "fer2013":
+        root, m = fake.make_fer2013(tmp_path / "fer")
+        func, old, new = fer2013, ("public_test",), {"split": "public_test"}
+    elif case == "check_dataset":
+        root, m = fake.make_uc_merced(tmp_path / "ucm")
+        func = lambda *a, **k: check_dataset("uc_merced", *a, **k)  # noqa: E731
+        old, new = (False,), {"verify": False}
+    else:
+        root, m = fake.make_celeba(tmp_path / "celeba")
+        func = celeba_identities if case == "celeba_identities" else celeba_file_list
+        old = (3, 9, 1) + (("test",) if case == "celeba_identities" else ())
+        new = dict(zip(["n_identities", "n_images", "seed", "split"], old))
+    names = ", ".join(new)
+    with pytest.warns(FutureWarning, match=f"Passing {names} positionally to "
+                                           f"{case}\\(\\) is deprecated"):
+        got = func(root, *old, manifest=m)
+    _same(got, func(root, **new, manifest=m))
+    if case == "kdef":
+        assert len(got) == 2 * 7 and set(got.metadata["session"]) == {"B"}
+    with pytest.raises(TypeError, match="multiple values"):
+        func(root, *old, **new, manifest=m)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests of the procedurally rendered stimulus sets (dnnrsa/datasets/_synthetic.py)."""
+"""Tests of the procedurally rendered stimulus sets (dnnrsa/datasets/synthetic/)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnnrsa.datasets import _synthetic as syn
-from dnnrsa.datasets._synthetic import (
+import dnnrsa.datasets
+from dnnrsa._metadata import factor_levels
+from dnnrsa.datasets import synthetic
+from dnnrsa.datasets.synthetic import (
+    DATA_VERSION,
     EXPRESSIONS,
     SCENE_CLASSES,
+    SESSIONS,
     VIEWPOINTS,
     synthetic_expressions,
     synthetic_faces,
     synthetic_identities,
     synthetic_scenes,
 )
+from dnnrsa.datasets.synthetic._actions import _EXPRESSION_ACTIONS
+from dnnrsa.datasets.synthetic._identity import _IDENTITY_SPEC
+from dnnrsa.datasets.synthetic._renderer import _image_params, _render
+from dnnrsa.datasets.synthetic._sampling import _free_nuisance, _kdef_people, _random_people
+from dnnrsa.datasets.synthetic._vocabulary import _STREAMS
 from dnnrsa.stimuli import StimulusSet
 
 SMALL = 24
@@ -40,8 +49,14 @@ def test_constants():
     assert EXPRESSIONS == ("AF", "AN", "DI", "HA", "NE", "SA", "SU")
     assert VIEWPOINTS == {"FL": -90.0, "HL": -45.0, "S": 0.0, "HR": 45.0, "FR": 90.0}
     assert len(SCENE_CLASSES) == 21 and list(SCENE_CLASSES) == sorted(SCENE_CLASSES)
-    assert set(syn._EXPRESSION_ACTIONS) == set(EXPRESSIONS)
-    assert not syn._EXPRESSION_ACTIONS["NE"]  # neutral: every action at zero
+    assert set(_EXPRESSION_ACTIONS) == set(EXPRESSIONS)
+    assert not _EXPRESSION_ACTIONS["NE"]  # neutral: every action at zero
+
+
+def test_data_version_is_exported():
+    assert isinstance(DATA_VERSION, int) and DATA_VERSION >= 1
+    assert "DATA_VERSION" in synthetic.__all__
+    assert dnnrsa.datasets.DATA_VERSION == DATA_VERSION
 
 
 # -- synthetic_faces ------------------------------------------------------------------------
@@ -68,10 +83,13 @@ def test_faces_shapes_and_metadata():
     # factorial, each cell once
     cells = meta.groupby(["identity", "expression", "viewpoint", "session"], observed=True).size()
     assert len(cells) == len(meta) and (cells == 1).all()
-    # natural orders, whatever order the arguments came in
-    assert list(meta.expression.cat.categories) == ["HA", "NE"]
-    assert list(meta.viewpoint.cat.categories) == ["HL", "S"]
+    # every level kept, in the natural order, whatever the arguments asked for
+    assert list(meta.expression.cat.categories) == list(EXPRESSIONS)
+    assert list(meta.viewpoint.cat.categories) == ["FL", "HL", "S", "HR", "FR"]
     assert list(meta.session.cat.categories) == ["A", "B"]
+    # the levels a factor's codes are made of are the ones present
+    assert factor_levels(meta.expression) == ["HA", "NE"]
+    assert factor_levels(meta.viewpoint) == ["HL", "S"]
     assert meta.yaw.dtype == np.float64
     assert (meta.yaw == meta.viewpoint.astype(str).map(VIEWPOINTS)).all()
     # KDEF-style names: session, sex, person, expression, viewpoint
@@ -89,7 +107,42 @@ def test_faces_defaults_are_kdef_sized():
     stim = synthetic_faces(n_identities=2, size=16)
     assert len(stim) == 2 * 7 * 3 * 2
     assert list(stim.metadata.expression.cat.categories) == list(EXPRESSIONS)
-    assert list(stim.metadata.viewpoint.cat.categories) == ["HL", "S", "HR"]
+    assert list(stim.metadata.viewpoint.cat.categories) == ["FL", "HL", "S", "HR", "FR"]
+    assert factor_levels(stim.metadata.viewpoint) == ["HL", "S", "HR"]
+
+
+def test_faces_factors_have_the_kdef_dtype():
+    """Factor columns are what the KDEF loader gives: unordered Categoricals that keep
+    every level, also the ones not asked for."""
+    stim = synthetic_faces(n_identities=4, expressions=("HA", "SA"), sessions=("A",), size=16)
+    meta = stim.metadata
+    levels = {
+        "identity": ["F01", "F02", "M01", "M02"],
+        "sex": ["female", "male"],
+        "expression": list(EXPRESSIONS),
+        "viewpoint": ["FL", "HL", "S", "HR", "FR"],
+        "session": list(SESSIONS),
+    }
+    for column, expected in levels.items():
+        dtype = meta[column].dtype
+        assert isinstance(dtype, pd.CategoricalDtype), column
+        assert not dtype.ordered, column
+        assert list(dtype.categories) == expected, column
+    assert meta.expression.astype(str).unique().tolist() == ["HA", "SA"]
+
+
+def test_training_set_factors_are_unordered_categoricals():
+    expr = synthetic_expressions(n_images=7, n_identities=2, size=16).metadata
+    ident = synthetic_identities(n_identities=2, n_images_per_identity=2, size=16).metadata
+    scenes = synthetic_scenes(n_per_class=1, size=16).metadata
+    for meta, columns in ((expr, ("expression", "identity", "sex")),
+                          (ident, ("identity", "sex", "expression")),
+                          (scenes, ("scene",))):
+        for column in columns:
+            assert isinstance(meta[column].dtype, pd.CategoricalDtype), column
+            assert not meta[column].cat.ordered, column
+    assert list(ident.expression.cat.categories) == list(EXPRESSIONS)
+    assert list(expr.sex.cat.categories) == ["female", "male"]
 
 
 def test_faces_deterministic_and_seeded():
@@ -146,22 +199,22 @@ def test_expressions_change_the_face():
 
 # -- random streams: who is who ---------------------------------------------------------------
 
-_SHAPE = [c for c in syn._IDENTITY_SPEC]
+_SHAPE = [c for c in _IDENTITY_SPEC]
 
 
 def _people_of_all_generators(seed: int, n: int) -> dict[str, np.ndarray]:
     """Identity parameters of the first n people of every generator, as the public
     functions draw them."""
-    _, kdef = syn._kdef_people(seed, n)
+    _, kdef = _kdef_people(seed, n)
     return {
         "faces": kdef[_SHAPE].to_numpy(),
-        "expressions_train": syn._random_people(seed, syn._STREAMS["expressions_train"], n)[
+        "expressions_train": _random_people(seed, _STREAMS["expressions_train"], n)[
             _SHAPE
         ].to_numpy(),
-        "expressions_test": syn._random_people(seed, syn._STREAMS["expressions_test"], n)[
+        "expressions_test": _random_people(seed, _STREAMS["expressions_test"], n)[
             _SHAPE
         ].to_numpy(),
-        "identities": syn._random_people(seed, syn._STREAMS["identities"], n)[_SHAPE].to_numpy(),
+        "identities": _random_people(seed, _STREAMS["identities"], n)[_SHAPE].to_numpy(),
     }
 
 
@@ -180,9 +233,9 @@ def test_generators_never_share_people():
 
 def test_first_person_of_each_generator_looks_different():
     """Render person 0 of every stream neutral and frontal under identical conditions."""
-    _, kdef = syn._kdef_people(0, 1)
+    _, kdef = _kdef_people(0, 1)
     tables = [kdef] + [
-        syn._random_people(0, syn._STREAMS[s], 1)
+        _random_people(0, _STREAMS[s], 1)
         for s in ("expressions_train", "expressions_test", "identities")
     ]
     ids = pd.concat(tables, ignore_index=True)
@@ -201,8 +254,8 @@ def test_first_person_of_each_generator_looks_different():
         "noise": np.zeros(n),
         "noise_seed": np.zeros(n, np.uint64),
     }
-    params = syn._image_params(ids, np.arange(n), np.full(n, EXPRESSIONS.index("NE")), nuisance)
-    images = syn._render(params, 32).reshape(n, -1)
+    params = _image_params(ids, np.arange(n), np.full(n, EXPRESSIONS.index("NE")), nuisance)
+    images = _render(params, 32).reshape(n, -1)
     for i in range(n):
         for j in range(i + 1, n):
             assert np.abs(images[i] - images[j]).mean() > 0.01
@@ -261,16 +314,16 @@ def test_identities_set():
 
 def test_render_does_not_depend_on_batching():
     stim_params = _some_params(n=5)
-    one = syn._render(stim_params, 32, chunk_size=1, n_threads=1)
-    many = syn._render(stim_params, 32, chunk_size=4, n_threads=2)
+    one = _render(stim_params, 32, chunk_size=1, n_threads=1)
+    many = _render(stim_params, 32, chunk_size=4, n_threads=2)
     np.testing.assert_allclose(one, many, atol=1e-5)
 
 
 def _some_params(n: int) -> dict:
-    ids = syn._random_people(0, syn._STREAMS["identities"], 3)
+    ids = _random_people(0, _STREAMS["identities"], 3)
     rng = np.random.default_rng(0)
-    nuisance = syn._free_nuisance(rng, n, 60.0)
-    return syn._image_params(ids, np.arange(n) % 3, np.arange(n) % 7, nuisance)
+    nuisance = _free_nuisance(rng, n, 60.0)
+    return _image_params(ids, np.arange(n) % 3, np.arange(n) % 7, nuisance)
 
 
 # -- scenes ---------------------------------------------------------------------------------

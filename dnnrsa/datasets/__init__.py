@@ -5,8 +5,13 @@ default) and loaders for local copies of the study's real data sets, checked aga
 from ._celeba import CELEBA_TRAIN_AUGMENT, celeba_file_list, celeba_identities, save_file_list
 from ._fer2013 import fer2013
 from ._kdef import kdef, parse_kdef_name
-from ._manifest import DatasetReport, check_dataset, data_root, list_datasets, load_manifest
-from ._synthetic import (
+from ._manifest import list_datasets, load_manifest
+from ._paths import data_root
+from ._registry import check_dataset
+from ._report import DatasetReport
+from ._uc_merced import uc_merced
+from .synthetic import (
+    DATA_VERSION,
     EXPRESSIONS,
     SCENE_CLASSES,
     VIEWPOINTS,
@@ -15,10 +20,10 @@ from ._synthetic import (
     synthetic_identities,
     synthetic_scenes,
 )
-from ._uc_merced import uc_merced
 
 __all__ = [
     "CELEBA_TRAIN_AUGMENT",
+    "DATA_VERSION",
     "DatasetReport",
     "EXPRESSIONS",
     "SCENE_CLASSES",

@@ -11,33 +11,25 @@ torchvision works here unchanged.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .._utils import check_choice, check_positive_int
+from .._metadata import categorical
+from .._utils import check_choice, check_positive_int, check_seed, keyword_only
 from ..stimuli import StimulusSet
-from ._manifest import (
-    DatasetReport,
-    Findings,
-    build_transform,
-    dataset_root,
-    find_base,
-    is_os_junk,
-    load_images,
-    load_manifest,
-    log_notes,
-    verify_checksums,
-)
+from ._checksums import verify_checksums
+from ._loader import absolute_paths, check_copy, load_stimuli
+from ._manifest import load_manifest
+from ._paths import dataset_root, find_base, is_os_junk, searched
+from ._report import ON_PROBLEM, DatasetReport, Findings
 
-logger = logging.getLogger("dnnrsa")
-
-__all__ = ["CELEBA_TRAIN_AUGMENT", "celeba_file_list", "celeba_identities", "save_file_list"]
+__all__ = ["CELEBA_TRAIN_AUGMENT", "celeba_file_list", "celeba_identities", "check",
+           "save_file_list"]
 
 _NAME = "celeba"
 
@@ -59,10 +51,9 @@ def _locate(root: Path, manifest: Mapping) -> Path:
     base = find_base(root, manifest, lambda b: (b / layout["identity_file"]).is_file()
                      or (b / layout["image_dir"]).is_dir())
     if base is None:
-        subfolders = [c for c in layout.get("base_candidates", ["."]) if c not in (".", "")]
-        where = f"{root}" + "".join(f" or {root / c}" for c in subfolders)
         raise FileNotFoundError(
-            f"{layout['identity_file']} and {layout['image_dir']}/ not found in {where}. "
+            f"{layout['identity_file']} and {layout['image_dir']}/ not found in "
+            f"{searched(root, manifest)}. "
             f"See data_manifests/{_NAME}.json for how to obtain CelebA."
         )
     return base
@@ -95,10 +86,7 @@ def _read_pairs(path: Path, findings: Findings, valid: set[int] | None = None) -
             seen.add(fields[0])
             files.append(fields[0])
             values.append(value)
-    for msg in bad[:50]:
-        findings.add("bad_row", msg)
-    if len(bad) > 50:
-        findings.add("bad_row", f"... and {len(bad) - 50} more bad lines in {fname}")
+    findings.add_bad_lines(fname, bad)
     return pd.DataFrame({"file": files, "value": np.asarray(values, np.int64)})
 
 
@@ -170,6 +158,42 @@ def _read_annotations(base: Path, manifest: Mapping, verify: bool, findings: Fin
                                       f"image folder (not listed in {layout['identity_file']}; "
                                       "remove or move it)")
     return ident, partition, on_disk
+
+
+def _scan(folder: Path, manifest: Mapping, findings: Findings, verify: bool,
+          choose: Callable | None = None) -> tuple[Path, pd.DataFrame]:
+    """Locate a copy, read and check its annotation files and find the images chosen by
+    ``choose(ident, findings, base)`` (a table with a column ``file``; None: every image
+    the identity file lists, as a check wants).
+
+    Returns ``(base, table)``: the chosen images that are on disk, with the columns
+    ``path``, ``rel`` and, when the partition file is present, ``partition`` added. Each
+    chosen image that is absent is a problem.
+    """
+    base = _locate(folder, manifest)
+    ident, partition, on_disk = _read_annotations(base, manifest, verify, findings)
+    if choose is None:
+        table = ident
+    else:
+        if any(kind == "missing" for kind, _ in findings.problems):
+            # without the identity file or the image folder there is nothing to choose
+            # from or to load, whatever on_problem says
+            findings.raise_if_any(base)
+        table = choose(ident, findings, base)
+    image_dir = manifest["layout"]["image_dir"]
+    if on_disk is None:  # already a problem of its own; no image is named missing
+        table = table.iloc[:0]
+    else:
+        there = table["file"].isin(on_disk).to_numpy()
+        for f in table.loc[~there, "file"]:
+            findings.add("missing", f"missing image {image_dir}/{f}")
+        table = table[there]
+    files = table["file"].tolist()
+    table = table.reset_index(drop=True).assign(
+        path=[base / image_dir / f for f in files], rel=[f"{image_dir}/{f}" for f in files])
+    if partition is not None:
+        table["partition"] = table["file"].map(partition)
+    return base, table
 
 
 # ---------------------------------------------------------------------------------------
@@ -293,49 +317,63 @@ def save_file_list(stim, path: str | os.PathLike) -> Path:
     return path
 
 
-def _prepare(root, n_identities, n_images, seed, file_list, verify, manifest):
-    """Read and check the annotations and choose (or re-use) the subset: (manifest, base,
-    table of both splits, partition, on-disk names, findings)."""
-    m = load_manifest(_NAME, manifest)
-    folder = dataset_root(_NAME, root)
-    base = _locate(folder, m)
-    findings = Findings()
-    ident, partition, on_disk = _read_annotations(base, m, verify, findings)
+def _subset(manifest: Mapping, n_identities, n_images, seed, file_list,
+            split: str | None) -> Callable:
+    """Check the subset options and return the ``choose`` of :func:`_scan`: the recorded
+    ``file_list``, else the subset rule; only the rows of ``split`` (None: both)."""
     if file_list is not None:
         if n_identities is not None or n_images is not None:
             raise ValueError(
                 "Arguments file_list and n_identities/n_images exclude each other: a file list "
                 "fixes the subset. Pass only file_list, or leave it None."
             )
-        table = _read_file_list(file_list)
-        if len(ident):
+        listed = _read_file_list(file_list)
+    else:
+        sub = manifest["subset"]
+        n_identities = check_positive_int(
+            "n_identities", sub["n_identities"] if n_identities is None else n_identities)
+        n_images = check_positive_int("n_images", sub["n_images"] if n_images is None
+                                      else n_images)
+        seed = check_seed("seed", seed)
+    identity_file = manifest["layout"]["identity_file"]
+
+    def choose(ident: pd.DataFrame, findings: Findings, base: Path) -> pd.DataFrame:
+        if file_list is not None:
+            table = listed
             lookup = dict(zip(ident["file"], ident["celeba_id"], strict=True))
             for f, cid in zip(table["file"], table["celeba_id"], strict=True):
                 if f not in lookup:
-                    findings.add("layout", f"file list names {f}, which "
-                                           f"{m['layout']['identity_file']} does not list")
+                    findings.add("layout", f"file list names {f}, which {identity_file} does "
+                                           "not list")
                 elif lookup[f] != cid:
                     findings.add("layout", f"file list says {f} is CelebA identity {cid} but "
-                                           f"{m['layout']['identity_file']} says {lookup[f]}")
-    else:
-        sub = m["subset"]
-        n_identities = sub["n_identities"] if n_identities is None else n_identities
-        n_images = sub["n_images"] if n_images is None else n_images
-        n_identities = check_positive_int("n_identities", n_identities)
-        n_images = check_positive_int("n_images", n_images)
-        seed = check_positive_int("seed", seed, minimum=0)
-        findings.raise_if_any(_NAME, base)  # the rule needs a sound identity file
-        table = _select(ident, n_identities, n_images, seed, float(sub["test_fraction"]))
-    return m, base, table, partition, on_disk, findings
+                                           f"{identity_file} says {lookup[f]}")
+        else:
+            findings.checkpoint(base)  # the rule needs a sound identity file
+            table = _select(ident, n_identities, n_images, seed,
+                            float(manifest["subset"]["test_fraction"]))
+        if split is not None and "split" in table.columns:
+            present = sorted(set(table["split"]))
+            table = table[table["split"] == split]
+            if table.empty:
+                raise ValueError(
+                    f"Argument split={split!r}: the file list has no rows of that split (it "
+                    f"holds {present}). Pass split={present[0]!r} or split=None."
+                )
+        return table
+
+    return choose
 
 
+@keyword_only("n_identities", "n_images", "seed")
 def celeba_file_list(
     root: str | os.PathLike | None = None,
+    *,
     n_identities: int | None = None,
     n_images: int | None = None,
     seed: int = 0,
-    *,
     verify: bool = True,
+    on_problem: str = "raise",
     manifest: Mapping | str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """The files :func:`celeba_identities` would load, for both splits, without loading
@@ -351,6 +389,9 @@ def celeba_file_list(
         Seed of the per-identity image choice (>= 0).
     verify : bool
         Compare the annotation files' md5s with the manifest's.
+    on_problem : {"raise", "skip"}
+        As for :func:`celeba_identities`: "skip" logs the problems and leaves out the
+        chosen images that are missing.
     manifest : dict or path, optional
         A manifest to use instead of ``data_manifests/celeba.json``.
 
@@ -360,22 +401,27 @@ def celeba_file_list(
         Columns ``file``, ``celeba_id``, ``identity`` (class label: rank 0..n-1) and
         ``split`` (``"train"`` / ``"test"``); pass it to :func:`save_file_list`.
     """
-    m, base, table, _, _, findings = _prepare(root, n_identities, n_images, seed, None,
-                                              verify, manifest)
-    findings.raise_if_any(_NAME, base)
-    return table
+    m = load_manifest(_NAME, manifest)
+    check_choice("on_problem", on_problem, ON_PROBLEM)
+    choose = _subset(m, n_identities, n_images, seed, None, None)
+    findings = Findings(_NAME, on_problem)
+    base, table = _scan(dataset_root(_NAME, root), m, findings, verify, choose)
+    findings.settle(base)
+    return table[_LIST_COLUMNS]
 
 
+@keyword_only("n_identities", "n_images", "seed", "split")
 def celeba_identities(
     root: str | os.PathLike | None = None,
+    *,
     n_identities: int | None = None,
     n_images: int | None = None,
     seed: int = 0,
     split: str | None = "train",
-    *,
     size: int = 48,
     file_list: str | os.PathLike | pd.DataFrame | None = None,
     verify: bool = True,
+    on_problem: str = "raise",
     manifest: Mapping | str | os.PathLike | None = None,
 ) -> StimulusSet:
     """A subset of CelebA identities, for training an identity classifier.
@@ -429,6 +475,12 @@ def celeba_identities(
         Compare the annotation files' md5s with the manifest's (once, then remembered under
         ``$DNNRSA_HOME``). Counts, file names and the decoding of every loaded image are
         checked in any case; no per-image checksums exist.
+    on_problem : {"raise", "skip"}
+        "raise" (default): one error naming every problem. "skip": log the problems as
+        one warning and load what is fine: chosen images that are missing or do not
+        decode are left out, and the subset rule is applied to the annotation lines that
+        are sound (a malformed line's image is not chosen). A missing annotation file or
+        image folder is an error in any case.
     manifest : dict or path, optional
         A manifest to use instead of ``data_manifests/celeba.json``.
 
@@ -442,88 +494,57 @@ def celeba_identities(
     Raises
     ------
     FileNotFoundError
-        Missing annotation files, image folder or chosen images (all named).
+        Missing annotation files or image folder; (on_problem="raise") missing chosen
+        images (all named).
     ValueError
-        Bad annotation lines, wrong counts or checksums, stray files in the image folder,
-        undecodable images (all named), or a subset that cannot be drawn.
+        A subset that cannot be drawn; (on_problem="raise") bad annotation lines, wrong
+        counts or checksums, stray files in the image folder, undecodable images (all
+        named).
     """
-    if split is not None:
-        check_choice("split", split, list(_SPLITS) + [None])
-    size = check_positive_int("size", size)
-    m, base, table, partition, on_disk, findings = _prepare(
-        root, n_identities, n_images, seed, file_list, verify, manifest)
-    if split is not None and "split" in table.columns:
-        present = sorted(set(table["split"]))
-        table = table[table["split"] == split].reset_index(drop=True)
-        if table.empty:
-            raise ValueError(
-                f"Argument split={split!r}: the file list has no rows of that split (it holds "
-                f"{present}). Pass split={present[0]!r} or split=None."
-            )
-    image_dir = m["layout"]["image_dir"]
-    if on_disk is not None:
-        for f in table["file"]:
-            if f not in on_disk:
-                findings.add("missing", f"missing image {image_dir}/{f}")
-    findings.raise_if_any(_NAME, base)
+    m = load_manifest(_NAME, manifest)
+    check_choice("split", split, list(_SPLITS) + [None])
+    choose = _subset(m, n_identities, n_images, seed, file_list, split)
+    partitions = list(m["partition_codes"].values())
 
-    transform = build_transform(m["preprocessing"], size)
-    paths = [base / image_dir / f for f in table["file"]]
-    labels = [f"{image_dir}/{f}" for f in table["file"]]
-    image_size = (m["image"]["width"], m["image"]["height"])
-    images, _ = load_images(paths, labels, transform, findings, expected_size=image_size)
-    findings.raise_if_any(_NAME, base)
-    log_notes(_NAME, findings)
+    def metadata(table: pd.DataFrame) -> pd.DataFrame:
+        meta = pd.DataFrame({
+            "path": absolute_paths(table),
+            "file": table["file"].to_numpy(),
+            "celeba_id": table["celeba_id"].to_numpy(np.int64),
+            "identity": table["identity"].to_numpy(np.int64),
+        })
+        if "split" in table.columns:
+            meta["split"] = categorical(table["split"], _SPLITS)
+        if "partition" in table.columns:
+            meta["partition"] = categorical(table["partition"], partitions)
+        return meta
 
-    metadata = pd.DataFrame({
-        "path": [str(p.resolve()) for p in paths],
-        "file": table["file"].to_numpy(),
-        "celeba_id": table["celeba_id"].to_numpy(np.int64),
-        "identity": table["identity"].to_numpy(np.int64),
-    })
-    if "split" in table.columns:
-        metadata["split"] = pd.Categorical(table["split"], categories=list(_SPLITS))
-    if partition is not None:
-        codes = list(m["partition_codes"].values())
-        metadata["partition"] = pd.Categorical(table["file"].map(partition), categories=codes)
-    logger.info("Loaded %d CelebA images of %d identities from %s.", len(metadata),
-                metadata["identity"].nunique(), base)
-    name = "celeba_identities" + (f"_{split}" if split else "")
-    return StimulusSet(images, metadata, transform=transform, name=name)
+    return load_stimuli(
+        _NAME, m, root, lambda folder, findings, verify: _scan(folder, m, findings, verify,
+                                                               choose),
+        metadata, what=f"CelebA image of split {split!r}",
+        stimulus_name="celeba_identities" + (f"_{split}" if split else ""),
+        size=size, verify=verify, on_problem=on_problem,
+    )
 
 
-def _check(root: Path, manifest: Mapping, verify: bool) -> DatasetReport:
-    try:
-        base = _locate(root, manifest)
-    except FileNotFoundError as exc:
-        return DatasetReport(_NAME, str(root), problems=[str(exc)], verified=verify)
-    findings = Findings()
-    ident, partition, on_disk = _read_annotations(base, manifest, verify, findings)
-    image_dir = manifest["layout"]["image_dir"]
-    present = ident
-    if on_disk is not None and len(ident):
-        is_there = ident["file"].isin(on_disk)
-        for f in ident.loc[~is_there, "file"]:
-            findings.add("missing", f"missing image {image_dir}/{f}")
-        present = ident[is_there]
-    if verify and on_disk is not None and len(present):
-        image_size = (manifest["image"]["width"], manifest["image"]["height"])
-        load_images([base / image_dir / f for f in present["file"]],
-                    [f"{image_dir}/{f}" for f in present["file"]], None, findings,
-                    expected_size=image_size)
-    elif not verify:
-        findings.note("checksums not compared and images not decoded (verify=False)")
-    summary = {}
-    if len(present):
-        if partition is not None:
-            groups = present["file"].map(partition).fillna("unlisted")
+def check(root: Path, manifest: Mapping, verify: bool) -> DatasetReport:
+    """Check every image the identity file of a CelebA copy lists (see
+    :func:`check_copy`)."""
+
+    def summary(table: pd.DataFrame) -> dict:
+        if "partition" in table.columns:
+            groups = table["partition"].fillna("unlisted")
             order = list(manifest["partition_codes"].values()) + ["unlisted"]
         else:
-            groups, order = pd.Series("all", index=present.index), ["all"]
+            groups, order = pd.Series("all", index=table.index), ["all"]
+        out = {}
         for g in order:
-            sel = present[groups == g]
+            sel = table[groups == g]
             if len(sel):
-                summary[g] = {"images": int(len(sel)),
-                              "identities": int(sel["celeba_id"].nunique())}
-    return DatasetReport(_NAME, str(base), problems=findings.messages(), summary=summary,
-                         notes=findings.notes, verified=verify)
+                out[g] = {"images": int(len(sel)), "identities": int(sel["celeba_id"].nunique())}
+        return out
+
+    return check_copy(_NAME, manifest, root, verify,
+                      lambda folder, findings, verify: _scan(folder, manifest, findings, verify),
+                      summary)

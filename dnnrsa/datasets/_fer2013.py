@@ -12,35 +12,26 @@ the tests check that both parsers give the same images and labels.
 from __future__ import annotations
 
 import csv
-import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .._utils import check_choice, check_positive_int
+from .._metadata import categorical
+from .._utils import check_choice, keyword_only
 from ..stimuli import StimulusSet
-from ._manifest import (
-    DatasetReport,
-    Findings,
-    build_transform,
-    counts_summary,
-    dataset_root,
-    find_base,
-    load_manifest,
-    log_notes,
-    verify_checksums,
-)
+from ._checksums import verify_checksums
+from ._loader import check_copy, load_stimuli
+from ._manifest import load_manifest
+from ._paths import find_base, searched
+from ._report import DatasetReport, Findings, counts_summary
 
-logger = logging.getLogger("dnnrsa")
-
-__all__ = ["fer2013"]
+__all__ = ["check", "fer2013"]
 
 _NAME = "fer2013"
-_MAX_BAD_ROWS = 50  # bad rows listed per file; the rest are counted
 
 
 def _locate(root: Path, manifest: Mapping) -> tuple[Path, str]:
@@ -51,20 +42,20 @@ def _locate(root: Path, manifest: Mapping) -> tuple[Path, str]:
         if base is not None:
             return base, name
     others = [n for n in layout["precedence"] if n != "fer2013.csv"]
-    subfolders = [c for c in layout.get("base_candidates", ["."]) if c not in (".", "")]
-    where = f"{root}" + "".join(f" or {root / c}" for c in subfolders)
     raise FileNotFoundError(
-        f"fer2013.csv not found in {where} (nor {' or '.join(others)}). "
+        f"fer2013.csv not found in {searched(root, manifest)} (nor {' or '.join(others)}). "
         f"See data_manifests/{_NAME}.json for how to obtain it."
     )
 
 
-def _parse_csv(path: Path, spec: Mapping, manifest: Mapping, findings: Findings) -> dict:
+def _parse_csv(path: Path, spec: Mapping, manifest: Mapping,
+               findings: Findings) -> pd.DataFrame:
     """Read one FER CSV, validating every row.
 
-    Returns a dict of arrays: ``pixels`` (n, H, W) uint8, ``label`` (n,) int64 (-1 when
-    the file has no labels), ``usage`` (n,) object (None when the file has no Usage
-    column), ``row`` (n,) int64, the 0-based data-row index in the file.
+    Returns one row per valid data row: ``file`` (the CSV's name), ``label`` (int64, -1
+    when the file has no labels), ``usage`` (None when the file has no Usage column),
+    ``row`` (the 0-based data-row index in the file) and ``pixels`` (an (H, W) uint8
+    array each).
     """
     classes = manifest["classes"]
     h, w = manifest["image"]["height"], manifest["image"]["width"]
@@ -82,7 +73,7 @@ def _parse_csv(path: Path, spec: Mapping, manifest: Mapping, findings: Findings)
         header = next(reader, None)
         if header is None:
             findings.add("bad_row", f"{fname} is empty (expected a header {','.join(columns)})")
-            return _empty(h, w)
+            return _table(fname, [], [], [], [])
         header = [c.strip() for c in header]
         missing_cols = [c for c in columns if c not in header]
         if missing_cols:
@@ -91,7 +82,7 @@ def _parse_csv(path: Path, spec: Mapping, manifest: Mapping, findings: Findings)
                 f"{fname} line 1: the header has columns {header}, expected {columns} "
                 f"(missing {missing_cols})",
             )
-            return _empty(h, w)
+            return _table(fname, [], [], [], [])
         i_pix = header.index("pixels")
         i_emo = header.index("emotion") if has_label else None
         i_use = header.index("Usage") if has_usage_col else None
@@ -133,23 +124,19 @@ def _parse_csv(path: Path, spec: Mapping, manifest: Mapping, findings: Findings)
             labels.append(label)
             usage_vals.append(usage)
             rows.append(data_row)
-    for msg in bad[:_MAX_BAD_ROWS]:
-        findings.add("bad_row", msg)
-    if len(bad) > _MAX_BAD_ROWS:
-        findings.add("bad_row", f"... and {len(bad) - _MAX_BAD_ROWS} more bad rows in {fname}")
-    if not pixels:
-        return _empty(h, w)
-    return {
-        "pixels": np.stack(pixels),
+    findings.add_bad_lines(fname, bad, noun="rows")
+    return _table(fname, labels, usage_vals, rows, pixels)
+
+
+def _table(fname: str, labels: Sequence[int], usages: Sequence, rows: Sequence[int],
+           pixels: Sequence[np.ndarray]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "file": fname,
         "label": np.asarray(labels, np.int64),
-        "usage": np.asarray(usage_vals, object),
+        "usage": pd.Series(usages, dtype=object),
         "row": np.asarray(rows, np.int64),
-    }
-
-
-def _empty(h: int, w: int) -> dict:
-    return {"pixels": np.zeros((0, h, w), np.uint8), "label": np.zeros(0, np.int64),
-            "usage": np.zeros(0, object), "row": np.zeros(0, np.int64)}
+        "pixels": pd.Series(list(pixels), dtype=object),
+    })
 
 
 def _parse_pixels(text: str, n_pixels: int) -> tuple[np.ndarray | None, str | None]:
@@ -176,7 +163,7 @@ def _parse_pixels(text: str, n_pixels: int) -> tuple[np.ndarray | None, str | No
     return values.astype(np.uint8), None
 
 
-def _check_counts(data: dict, fname: str, spec: Mapping, manifest: Mapping,
+def _check_counts(data: pd.DataFrame, fname: str, spec: Mapping, manifest: Mapping,
                   findings: Findings) -> None:
     classes = manifest["classes"]
     expected = manifest["counts"]
@@ -187,8 +174,8 @@ def _check_counts(data: dict, fname: str, spec: Mapping, manifest: Mapping,
                                   f"expected {want}")
         return
     for usage in spec["usages"]:
-        in_usage = data["usage"] == usage
-        found = np.bincount(data["label"][in_usage], minlength=len(classes))
+        in_usage = (data["usage"] == usage).to_numpy()
+        found = np.bincount(data["label"].to_numpy()[in_usage], minlength=len(classes))
         for k, cls in enumerate(classes):
             want = int(expected[usage][cls])
             if found[k] != want:
@@ -196,30 +183,49 @@ def _check_counts(data: dict, fname: str, spec: Mapping, manifest: Mapping,
                                       f"class {k} ({cls}), expected {want}")
 
 
-def _scan(root: Path, manifest: Mapping, verify: bool, findings: Findings,
-          files: list[str] | None = None) -> tuple[Path, str, dict[str, dict]]:
-    """Locate, checksum and parse the FER CSV(s): ``(base, main_file, parsed)``."""
-    base, main = _locate(root, manifest)
+def _read(base: Path, names: Sequence[str], manifest: Mapping, verify: bool,
+          findings: Findings) -> pd.DataFrame:
+    """Checksum (when ``verify``), parse and count the CSVs ``names`` of ``base``: the
+    valid rows of all of them, one table."""
     specs = manifest["layout"]["files"]
-    names = [main] if files is None else files
     if verify:
         verify_checksums(base, manifest, findings, only=names)
-    parsed = {}
+    tables = []
     for name in names:
-        if not (base / name).is_file():
-            continue
         data = _parse_csv(base / name, specs[name], manifest, findings)
         _check_counts(data, name, specs[name], manifest, findings)
-        parsed[name] = data
-    return base, main, parsed
+        tables.append(data)
+    return pd.concat(tables, ignore_index=True)
 
 
+def _decode(fast: bool, h: int, w: int) -> Callable:
+    """FER2013's images are pixel rows, not files: stack them and apply the transform."""
+
+    def decode(table: pd.DataFrame, transform: Callable, findings: Findings):
+        pixels = np.stack(table["pixels"]) if len(table) else np.zeros((0, h, w), np.uint8)
+        if fast:
+            # Grayscale of a grayscale image and a resize to its own size change nothing:
+            # dividing by 255 is what the transform would do, thousands of times faster.
+            images = pixels[:, None].astype(np.float32) / np.float32(255.0)
+        else:
+            from PIL import Image
+
+            images = np.stack([np.asarray(transform(Image.fromarray(p)), np.float32)
+                               for p in pixels]) if len(pixels) else np.zeros(
+                (0, 1, 1, 1), np.float32)
+        return images, np.ones(len(table), bool)
+
+    return decode
+
+
+@keyword_only("split")
 def fer2013(
     root: str | os.PathLike | None = None,
-    split: str = "train",
     *,
+    split: str = "train",
     size: int = 48,
     verify: bool = True,
+    on_problem: str = "raise",
     manifest: Mapping | str | os.PathLike | None = None,
 ) -> StimulusSet:
     """FER2013 facial-expression images.
@@ -242,6 +248,11 @@ def fer2013(
         ``$DNNRSA_HOME`` while the file's path, size and modification time are unchanged).
         Rows and counts per usage and class are checked in any case; pass False for a
         re-encoded copy whose bytes differ.
+    on_problem : {"raise", "skip"}
+        "raise" (default): one error naming every malformed row (by file and line),
+        wrong count and wrong checksum. "skip": log those problems as one warning and
+        load the rows that are fine (malformed rows are left out, so the counts are
+        then smaller than the manifest's).
     manifest : dict or path, optional
         A manifest to use instead of ``data_manifests/fer2013.json``.
 
@@ -258,81 +269,69 @@ def fer2013(
     FileNotFoundError
         No accepted CSV in ``root``.
     ValueError
-        A malformed row (named by file and line), wrong counts, or a wrong checksum.
+        The split is not in the CSV found; or (on_problem="raise") a malformed row
+        (named by file and line), wrong counts, or a wrong checksum.
     """
     m = load_manifest(_NAME, manifest)
     split_usage = m["splits"]
     check_choice("split", split, list(split_usage))
-    size = check_positive_int("size", size)
     usage = split_usage[split]
-    folder = dataset_root(_NAME, root)
-
-    findings = Findings()
-    base, main, parsed = _scan(folder, m, verify, findings)
-    spec = m["layout"]["files"][main]
-    if usage not in spec["usages"] or spec.get("unlabelled"):
-        raise ValueError(
-            f"Argument split={split!r} needs the {usage} rows with their labels, but {main} in "
-            f"{base} holds only {', '.join(spec['usages'])}. Put fer2013.csv or "
-            f"icml_face_data.csv in {base} for split='public_test' or 'private_test'."
-        )
-    findings.raise_if_any(_NAME, base)
-    log_notes(_NAME, findings)
-    data = parsed[main]
-    keep = data["usage"] == usage
-    pixels = data["pixels"][keep]
-    labels = data["label"][keep]
-
-    transform = build_transform(m["preprocessing"], size)
-    h, w = m["image"]["height"], m["image"]["width"]
-    if (size, size) == (h, w) and not m["preprocessing"].get("center_crop"):
-        # Grayscale of a grayscale image and a resize to its own size change nothing:
-        # dividing by 255 is what the transform would do, thousands of times faster.
-        images = pixels[:, None].astype(np.float32) / np.float32(255.0)
-    else:
-        from PIL import Image
-
-        images = np.stack([np.asarray(transform(Image.fromarray(p)), np.float32)
-                           for p in pixels]) if len(pixels) else np.zeros(
-            (0, 1, size, size), np.float32)
     classes = m["classes"]
-    metadata = pd.DataFrame({
-        "expression": pd.Categorical.from_codes(labels, categories=classes),
-        "label": labels,
-        "usage": pd.Categorical([usage] * len(labels), categories=list(split_usage.values())),
-        "row": data["row"][keep],
-    })
-    logger.info("Loaded %d FER2013 %s images from %s.", len(labels), usage, base / main)
-    return StimulusSet(images, metadata, transform=transform, name=f"fer2013_{split}")
+
+    def scan(folder: Path, findings: Findings, verify: bool):
+        base, main = _locate(folder, m)
+        spec = m["layout"]["files"][main]
+        if usage not in spec["usages"] or spec.get("unlabelled"):
+            raise ValueError(
+                f"Argument split={split!r} needs the {usage} rows with their labels, but "
+                f"{main} in {base} holds only {', '.join(spec['usages'])}. Put fer2013.csv "
+                f"or icml_face_data.csv in {base} for split='public_test' or 'private_test'."
+            )
+        table = _read(base, [main], m, verify, findings)
+        return base, table[(table["usage"] == usage).to_numpy()].reset_index(drop=True)
+
+    def metadata(table: pd.DataFrame) -> pd.DataFrame:
+        labels = table["label"].to_numpy(np.int64)
+        return pd.DataFrame({
+            "expression": categorical(np.asarray(classes, object)[labels], classes),
+            "label": labels,
+            "usage": categorical([usage] * len(labels), list(split_usage.values())),
+            "row": table["row"].to_numpy(np.int64),
+        })
+
+    h, w = m["image"]["height"], m["image"]["width"]
+    fast = (size, size) == (h, w) and not m["preprocessing"].get("center_crop")
+    return load_stimuli(
+        _NAME, m, root, scan, metadata, what=f"FER2013 image of split {split!r}",
+        stimulus_name=f"fer2013_{split}", size=size, verify=verify, on_problem=on_problem,
+        decode=_decode(fast, h, w),
+    )
 
 
-def _check(root: Path, manifest: Mapping, verify: bool) -> DatasetReport:
-    findings = Findings()
-    try:
-        base, main = _locate(root, manifest)
-    except FileNotFoundError as exc:
-        return DatasetReport(_NAME, str(root), problems=[str(exc)], verified=verify)
-    files = [main]
-    if main == "train.csv":
-        if (base / "test.csv").is_file():
-            files.append("test.csv")
-        else:
-            findings.note("test.csv is absent: only the Training usage can be loaded")
-        findings.note("torchvision's train.csv/test.csv layout has no test labels; "
-                      "split='public_test' and 'private_test' need fer2013.csv or "
-                      "icml_face_data.csv")
-    _, _, parsed = _scan(root, manifest, verify, findings, files=files)
-    if not verify:
-        findings.note("checksums not compared (verify=False)")
-    summary = {}
-    if main in parsed:
-        data = parsed[main]
-        spec = manifest["layout"]["files"][main]
-        summary = counts_summary(
-            data["usage"], [manifest["classes"][k] for k in data["label"]],
-            manifest["classes"], spec["usages"],
-        )
-    if "test.csv" in parsed:
-        summary["test.csv (unlabelled)"] = {"rows": int(len(parsed["test.csv"]["row"]))}
-    return DatasetReport(_NAME, str(base), problems=findings.messages(), summary=summary,
-                         notes=findings.notes, verified=verify)
+def check(root: Path, manifest: Mapping, verify: bool) -> DatasetReport:
+    """Check every CSV of a FER2013 copy (see :func:`check_copy`)."""
+    classes = manifest["classes"]
+    read = []  # the CSVs the scan read, main one first, for the summary
+
+    def scan(folder: Path, findings: Findings, verify: bool):
+        base, main = _locate(folder, manifest)
+        read.append(main)
+        if main == "train.csv":
+            if (base / "test.csv").is_file():
+                read.append("test.csv")
+            else:
+                findings.note("test.csv is absent: only the Training usage can be loaded")
+            findings.note("torchvision's train.csv/test.csv layout has no test labels; "
+                          "split='public_test' and 'private_test' need fer2013.csv or "
+                          "icml_face_data.csv")
+        return base, _read(base, read, manifest, verify, findings)
+
+    def summary(table: pd.DataFrame) -> dict:
+        rows = table[table["file"] == read[0]]
+        out = counts_summary(rows["usage"], [classes[k] for k in rows["label"]], classes,
+                             manifest["layout"]["files"][read[0]]["usages"])
+        if "test.csv" in read:
+            out["test.csv (unlabelled)"] = {"rows": int((table["file"] == "test.csv").sum())}
+        return out
+
+    return check_copy(_NAME, manifest, root, verify, scan, summary, files=False)

@@ -8,7 +8,6 @@ angles and counts come from ``data_manifests/kdef.json``.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -17,26 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._utils import check_choice, check_positive_int
+from .._metadata import categorical
+from .._utils import check_choice, keyword_only
 from ..stimuli import StimulusSet
-from ._manifest import (
-    DatasetReport,
-    Findings,
-    categorical,
-    counts_summary,
-    dataset_root,
-    find_base,
-    list_dirs,
-    list_files,
-    load_images,
-    load_listed_images,
-    load_manifest,
-    verify_checksums,
-)
+from ._loader import absolute_paths, check_copy, load_stimuli
+from ._manifest import load_manifest
+from ._paths import find_base, list_dirs, list_files, searched
+from ._report import DatasetReport, Findings, counts_summary
 
-logger = logging.getLogger("dnnrsa")
-
-__all__ = ["kdef", "parse_kdef_name"]
+__all__ = ["check", "kdef", "parse_kdef_name"]
 
 _NAME = "kdef"
 
@@ -133,10 +121,9 @@ def _scan(root: Path, manifest: Mapping, g: _Grammar, sessions: Sequence[str],
     duplicated files become problems."""
     base = find_base(root, manifest, _has_person_folders(g))
     if base is None:
-        cands = manifest["layout"].get("base_candidates", ["."])
-        where = " or ".join(str(root if c in (".", "") else root / c) for c in cands)
         raise FileNotFoundError(
-            f"No KDEF person folders (AF01, AM01, ..., BM35) found in {where}. "
+            "No KDEF person folders (AF01, AM01, ..., BM35) found in "
+            f"{searched(root, manifest)}. "
             f"See data_manifests/{_NAME}.json for how to obtain KDEF."
         )
     folders = {}
@@ -230,16 +217,17 @@ def _metadata(table: pd.DataFrame, g: _Grammar) -> pd.DataFrame:
         "session": categorical(table["session"], g.sessions),
         "yaw": np.asarray([g.yaw[v] for v in table["viewpoint"]], np.float64),
         "image_id": table["image_id"].to_numpy(object),
-        "path": [str(Path(p).resolve()) for p in table["path"]],
+        "path": absolute_paths(table),
     })
     return meta
 
 
+@keyword_only("viewpoints", "sessions")
 def kdef(
     root: str | os.PathLike | None = None,
+    *,
     viewpoints: Sequence[str] = ("HL", "S", "HR"),
     sessions: Sequence[str] = ("A", "B"),
-    *,
     size: int = 48,
     verify: bool = True,
     on_problem: str = "raise",
@@ -292,22 +280,13 @@ def kdef(
     g = _Grammar(m)
     viewpoints = _codes("viewpoints", viewpoints, g.viewpoints)
     sessions = _codes("sessions", sessions, g.sessions)
-    check_choice("on_problem", on_problem, ["raise", "skip"])
-    size = check_positive_int("size", size)
-    folder = dataset_root(_NAME, root)
-
-    findings = Findings()
-    base, table = _scan(folder, m, g, sessions, viewpoints, findings)
-    images, table, transform = load_listed_images(_NAME, base, table, m, findings, verify=verify,
-                                                  on_problem=on_problem, size=size)
-    if table.empty:
-        raise FileNotFoundError(
-            f"No usable KDEF image of sessions {sessions} and viewpoints {viewpoints} in "
-            f"{base}. See data_manifests/{_NAME}.json for the layout expected."
-        )
-    meta = _metadata(table, g)
-    logger.info("Loaded %d KDEF images from %s.", len(meta), base)
-    return StimulusSet(images, meta, transform=transform, name="kdef")
+    return load_stimuli(
+        _NAME, m, root,
+        lambda folder, findings, _verify: _scan(folder, m, g, sessions, viewpoints, findings),
+        lambda table: _metadata(table, g),
+        what=f"KDEF image of sessions {sessions} and viewpoints {viewpoints}",
+        stimulus_name="kdef", size=size, verify=verify, on_problem=on_problem,
+    )
 
 
 def _codes(argument: str, values, valid: Sequence[str]) -> list[str]:
@@ -322,24 +301,17 @@ def _codes(argument: str, values, valid: Sequence[str]) -> list[str]:
     return [v for v in valid if v in values]
 
 
-def _check(root: Path, manifest: Mapping, verify: bool) -> DatasetReport:
+def check(root: Path, manifest: Mapping, verify: bool) -> DatasetReport:
+    """Check every session and viewpoint of a KDEF copy (see :func:`check_copy`)."""
     g = _Grammar(manifest)
-    findings = Findings()
-    try:
-        base, table = _scan(root, manifest, g, g.sessions, g.viewpoints, findings)
-    except FileNotFoundError as exc:
-        return DatasetReport(_NAME, str(root), problems=[str(exc)], verified=verify)
-    want = manifest["counts"]["images"]
-    if not findings and len(table) != want:
-        findings.add("count", f"wrong count: {len(table)} images found, expected {want}")
-    if verify:
-        verify_checksums(base, manifest, findings, only=set(table["rel"]))
-        image_size = (manifest["image"]["width"], manifest["image"]["height"])
-        load_images(list(table["path"]), list(table["rel"]), None, findings,
-                    expected_size=image_size)
-    else:
-        findings.note("images not decoded (verify=False)")
-    summary = counts_summary(table["viewpoint"], table["expression"], g.expressions,
-                             g.viewpoints)
-    return DatasetReport(_NAME, str(base), problems=findings.messages(), summary=summary,
-                         notes=findings.notes, verified=verify)
+
+    def scan(folder: Path, findings: Findings, _verify: bool):
+        base, table = _scan(folder, manifest, g, g.sessions, g.viewpoints, findings)
+        want = manifest["counts"]["images"]
+        if not findings and len(table) != want:
+            findings.add("count", f"wrong count: {len(table)} images found, expected {want}")
+        return base, table
+
+    return check_copy(_NAME, manifest, root, verify, scan,
+                      lambda table: counts_summary(table["viewpoint"], table["expression"],
+                                                   g.expressions, g.viewpoints))

@@ -7,7 +7,6 @@ name names another class is reported, not silently relabelled.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -16,26 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._utils import check_choice, check_positive_int
+from .._metadata import categorical
+from .._utils import check_choice, keyword_only
 from ..stimuli import StimulusSet
-from ._manifest import (
-    DatasetReport,
-    Findings,
-    categorical,
-    counts_summary,
-    dataset_root,
-    find_base,
-    list_dirs,
-    list_files,
-    load_images,
-    load_listed_images,
-    load_manifest,
-    verify_checksums,
-)
+from ._loader import absolute_paths, check_copy, load_stimuli
+from ._manifest import load_manifest
+from ._paths import find_base, list_dirs, list_files, searched
+from ._report import DatasetReport, Findings, counts_summary
 
-logger = logging.getLogger("dnnrsa")
-
-__all__ = ["uc_merced"]
+__all__ = ["check", "uc_merced"]
 
 _NAME = "uc_merced"
 _SPLITS = ("train", "test")
@@ -54,10 +42,9 @@ def _scan(root: Path, manifest: Mapping, splits: tuple[str, ...],
     layout = manifest["layout"]
     base = find_base(root, manifest, lambda b: any(d in classes for d in list_dirs(b)))
     if base is None:
-        cands = layout.get("base_candidates", ["."])
-        where = " or ".join(str(root if c in (".", "") else root / c) for c in cands)
         raise FileNotFoundError(
-            f"No UC Merced class folders (agricultural/, airplane/, ...) found in {where}. "
+            "No UC Merced class folders (agricultural/, airplane/, ...) found in "
+            f"{searched(root, manifest)}. "
             f"See data_manifests/{_NAME}.json for how to obtain UC Merced Land Use."
         )
     n_per_class = int(manifest["images_per_class"])
@@ -113,10 +100,11 @@ def _scan(root: Path, manifest: Mapping, splits: tuple[str, ...],
     return base, table
 
 
+@keyword_only("split")
 def uc_merced(
     root: str | os.PathLike | None = None,
-    split: str | None = "train",
     *,
+    split: str | None = "train",
     size: int = 48,
     verify: bool = True,
     on_problem: str = "raise",
@@ -163,47 +151,32 @@ def uc_merced(
     """
     m = load_manifest(_NAME, manifest)
     check_choice("split", split, list(_SPLITS) + [None])
-    check_choice("on_problem", on_problem, ["raise", "skip"])
-    size = check_positive_int("size", size)
-    folder = dataset_root(_NAME, root)
     splits = _SPLITS if split is None else (split,)
-
-    findings = Findings()
-    base, table = _scan(folder, m, splits, findings)
-    images, table, transform = load_listed_images(_NAME, base, table, m, findings, verify=verify,
-                                                  on_problem=on_problem, size=size)
-    if table.empty:
-        raise FileNotFoundError(
-            f"No usable UC Merced image of split {split!r} in {base}. See "
-            f"data_manifests/{_NAME}.json for the layout expected."
-        )
     classes = list(m["classes"])
-    scene = categorical(table["scene"], classes)
-    metadata = pd.DataFrame({
-        "scene": scene,
-        "label": np.asarray(scene.codes, np.int64),
-        "index": table["index"].to_numpy(np.int64),
-        "split": categorical(table["split"], _SPLITS),
-        "path": [str(Path(p).resolve()) for p in table["path"]],
-    })
-    logger.info("Loaded %d UC Merced images from %s.", len(metadata), base)
-    name = "uc_merced" + (f"_{split}" if split else "")
-    return StimulusSet(images, metadata, transform=transform, name=name)
+
+    def metadata(table: pd.DataFrame) -> pd.DataFrame:
+        scene = categorical(table["scene"], classes)
+        return pd.DataFrame({
+            "scene": scene,
+            "label": np.asarray(scene.codes, np.int64),
+            "index": table["index"].to_numpy(np.int64),
+            "split": categorical(table["split"], _SPLITS),
+            "path": absolute_paths(table),
+        })
+
+    return load_stimuli(
+        _NAME, m, root, lambda folder, findings, _verify: _scan(folder, m, splits, findings),
+        metadata, what=f"UC Merced image of split {split!r}",
+        stimulus_name="uc_merced" + (f"_{split}" if split else ""),
+        size=size, verify=verify, on_problem=on_problem,
+    )
 
 
-def _check(root: Path, manifest: Mapping, verify: bool) -> DatasetReport:
-    findings = Findings()
-    try:
-        base, table = _scan(root, manifest, _SPLITS, findings)
-    except FileNotFoundError as exc:
-        return DatasetReport(_NAME, str(root), problems=[str(exc)], verified=verify)
-    if verify:
-        verify_checksums(base, manifest, findings, only=set(table["rel"]))
-        image_size = (manifest["image"]["width"], manifest["image"]["height"])
-        load_images(list(table["path"]), list(table["rel"]), None, findings,
-                    expected_size=image_size)
-    else:
-        findings.note("images not decoded (verify=False)")
-    summary = counts_summary(table["split"], table["scene"], manifest["classes"], _SPLITS)
-    return DatasetReport(_NAME, str(base), problems=findings.messages(), summary=summary,
-                         notes=findings.notes, verified=verify)
+def check(root: Path, manifest: Mapping, verify: bool) -> DatasetReport:
+    """Check both splits of a UC Merced copy (see :func:`check_copy`)."""
+    return check_copy(
+        _NAME, manifest, root, verify,
+        lambda folder, findings, _verify: _scan(folder, manifest, _SPLITS, findings),
+        lambda table: counts_summary(table["split"], table["scene"], manifest["classes"],
+                                     _SPLITS),
+    )
