@@ -51,6 +51,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small workload (seconds)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per timing (best is kept)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu",
+                        help="device of dnnrsa's RDMs (default cpu, the like-for-like "
+                             "comparison; 'auto' or 'cuda' times the GPU path)")
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads for both libraries (default 1; 0 keeps the BLAS "
                              "default)")
@@ -94,7 +97,7 @@ def _run(args) -> int:
     conditions = ("identity", "expression")
 
     # warm up imports and thread pools of both libraries on a small slice
-    rdm(acts[:63], method="euclidean", conditions=conditions)
+    rdm(acts[:63], method="euclidean", conditions=conditions, device=args.device)
     calc_rdm(Dataset(X[:63], obs_descriptors={k: v[:63] for k, v in obs.items()}),
              method="euclidean", descriptor="condition")
 
@@ -112,14 +115,16 @@ def _run(args) -> int:
     n_cond = n_id * n_expr
     print(f"rdm over {n_cond} conditions, {len(meta)} observations x {n_chan} channels")
     row("rdm crossnobis (cv=viewpoint)",
-        lambda: rdm(acts, method="crossnobis", conditions=conditions, cv="viewpoint"),
+        lambda: rdm(acts, method="crossnobis", conditions=conditions, cv="viewpoint",
+                    device=args.device),
         lambda: calc_rdm(ds, method="crossnobis", descriptor="condition",
                          cv_descriptor="viewpoint"), vec)
     data_rdm = row("rdm correlation",
-                   lambda: rdm(acts, method="correlation", conditions=conditions),
+                   lambda: rdm(acts, method="correlation", conditions=conditions,
+                               device=args.device),
                    lambda: calc_rdm(ds, method="correlation", descriptor="condition"), vec)
     row("rdm euclidean",
-        lambda: rdm(acts, method="euclidean", conditions=conditions),
+        lambda: rdm(acts, method="euclidean", conditions=conditions, device=args.device),
         lambda: calc_rdm(ds, method="euclidean", descriptor="condition"), vec)
 
     n_pairs = n_cond * (n_cond - 1) // 2

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from rsatoolbox.data import Dataset
 from rsatoolbox.data.noise import prec_from_residuals, prec_from_unbalanced
 from rsatoolbox.rdm import RDMs, calc_rdm, get_categorical_rdm
@@ -13,7 +14,9 @@ from rsatoolbox.rdm import compare as rsa_compare
 from scipy import stats
 
 from dnnrsa import Activations
+from dnnrsa.rsa import _rdm as _rdm_module
 from dnnrsa.rsa import compare, factor_rdms, rdm
+from dnnrsa.rsa._backend import NumpyOps, TorchOps, get_ops
 from dnnrsa.rsa._compare import argsort_finite, discordant, discordant_numpy
 
 COND = ("identity", "expression")
@@ -139,7 +142,9 @@ def test_shrinkage_estimate_is_prec_from_residuals_with_residual_dof(rng):
     ("mahalanobis", {"noise": "shrinkage_diag"}), ("crossnobis", {"cv": "viewpoint"}),
     ("crossnobis", {"cv": "viewpoint", "noise": "shrinkage"}),
     ("crossnobis", {"cv": "viewpoint", "unbalanced": True})])
-def test_torch_path_equals_numpy_path(rng, method, kw):
+def test_torch_path_equals_numpy_path(rng, monkeypatch, method, kw):
+    """The torch kernels (those of a CUDA device) run on the CPU here, through the backend
+    that device='cpu' never picks."""
     kw = dict(kw)
     meta = _design(4, 3)
     X = np.abs(_correlated(rng, len(meta), 25)) + 1.0
@@ -147,8 +152,9 @@ def test_torch_path_equals_numpy_path(rng, method, kw):
         meta = pd.concat([meta, meta.iloc[:5]], ignore_index=True)
         X = np.vstack([X, X[:5] + 1])
     acts = Activations.from_arrays(X, meta)
-    a = rdm(acts, method=method, conditions=COND, **kw)
-    b = rdm(acts, method=method, conditions=COND, device="cpu", **kw)
+    a = rdm(acts, method=method, conditions=COND, device="cpu", **kw)
+    monkeypatch.setattr(_rdm_module, "get_ops", lambda device: TorchOps(torch.device("cpu")))
+    b = rdm(acts, method=method, conditions=COND, **kw)
     np.testing.assert_allclose(b.get_vectors(), a.get_vectors(), rtol=1e-10,
                                atol=1e-12 * np.abs(a.get_vectors()).max())
 
@@ -158,9 +164,26 @@ def test_cuda_path_equals_numpy_path(rng):
     meta = _design(6, 4)
     acts = Activations.from_arrays(rng.normal(size=(len(meta), 300)), meta)
     for method, kw in [("correlation", {}), ("crossnobis", {"cv": "viewpoint"})]:
-        a = rdm(acts, method=method, conditions=COND, **kw).get_vectors()
+        a = rdm(acts, method=method, conditions=COND, device="cpu", **kw).get_vectors()
         b = rdm(acts, method=method, conditions=COND, device="cuda", **kw).get_vectors()
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12 * np.abs(a).max())
+        auto = rdm(acts, method=method, conditions=COND, **kw).get_vectors()
+        np.testing.assert_array_equal(auto, b)  # "auto" picks the GPU
+
+
+def test_device_auto_picks_cuda_when_present_else_numpy_on_the_cpu(rng):
+    expected = TorchOps if torch.cuda.is_available() else NumpyOps
+    assert type(get_ops("auto")) is expected and type(get_ops(None)) is expected
+    assert type(get_ops("cpu")) is NumpyOps
+    meta = _design(3, 2)
+    acts = Activations.from_arrays(rng.normal(size=(len(meta), 12)), meta)
+    a = rdm(acts, method="euclidean", conditions=COND)
+    b = rdm(acts, method="euclidean", conditions=COND, device="cpu")
+    np.testing.assert_allclose(a.get_vectors(), b.get_vectors(), rtol=1e-10)
+    with pytest.raises(ValueError, match="Unknown value 'tpu' for argument device"):
+        rdm(acts, conditions=COND, device="tpu")
+    with pytest.raises(TypeError, match="device must be a string or torch.device"):
+        rdm(acts, conditions=COND, device=0)
 
 
 def test_crossnobis_is_unbiased_between_conditions_of_one_distribution(rng):
@@ -489,3 +512,36 @@ def test_factor_rdms_bad_input_messages(toy_stimuli):
     models = factor_rdms(toy_stimuli, conditions=("identity", "viewpoint"))
     # the viewpoint levels keep their Categorical order HL, S, HR
     assert list(models.pattern_descriptors["viewpoint"][:3]) == ["HL", "S", "HR"]
+
+
+def test_factor_rdms_positional_options_warn_and_give_the_same_rdms():
+    meta = _design(4, 3)
+    new = factor_rdms(meta, conditions=COND, factors=["identity", "sex"])
+    with pytest.warns(FutureWarning, match=r"Passing conditions positionally to "
+                      r"factor_rdms\(\) is deprecated.*write conditions=\.\.\."):
+        one = factor_rdms(meta, COND, factors=["identity", "sex"])
+    with pytest.warns(FutureWarning, match=r"Passing conditions, factors positionally"):
+        both = factor_rdms(meta, COND, ["identity", "sex"])
+    for old in (one, both):
+        np.testing.assert_array_equal(old.get_vectors(), new.get_vectors())
+        assert old.rdm_descriptors["name"] == new.rdm_descriptors["name"]
+    with pytest.warns(FutureWarning, match="Passing conditions positionally"):
+        identity = factor_rdms(meta, "identity")
+    np.testing.assert_array_equal(identity.get_vectors(), factor_rdms(meta).get_vectors())
+    with pytest.raises(TypeError, match="takes 1 positional argument"):
+        factor_rdms(meta, COND, ["identity"], "extra")
+
+
+def test_missing_factor_values_are_an_error_naming_the_argument(rng):
+    meta = _design(3, 2)
+    meta.loc[4, "expression"] = None
+    meta.loc[[1, 7], "viewpoint"] = np.nan
+    acts = Activations.from_arrays(rng.normal(size=(len(meta), 6)), meta)
+    with pytest.raises(ValueError, match=r"Factor 'expression' \(argument conditions\) is "
+                       r"missing for 1 of 18 observations.*Drop those rows or fill them in"):
+        rdm(acts, conditions=COND)
+    with pytest.raises(ValueError, match=r"Factor 'viewpoint' \(argument cv\) is missing "
+                       r"for 2 of 17 observations"):
+        rdm(acts[np.arange(18) != 4], method="crossnobis", conditions=COND, cv="viewpoint")
+    with pytest.raises(ValueError, match=r"Factor 'expression' \(argument conditions\)"):
+        factor_rdms(meta, conditions=COND)

@@ -138,8 +138,9 @@ def test_permutation_null_is_made_of_relabelled_models(rng, method):
     n_cond = 4
     model = rng.random(6)
     data = rng.random((2, 6))
-    table, null = permutation_test(model, data, method=method, n_perm=300, seed=0,
-                                   return_null=True)
+    table = permutation_test(model, data, method=method, n_permutations=300, seed=0)
+    null = table["null"].iloc[0]
+    assert null.shape == (300,) and table.loc[0, "n_permutations"] == 300
     M = squareform(model)
     exact = []
     for perm in itertools.permutations(range(n_cond)):
@@ -156,11 +157,86 @@ def test_permutation_null_is_made_of_relabelled_models(rng, method):
 def test_permutation_test_of_the_true_model_has_the_smallest_p(rng):
     data, base = _subjects(rng, n_subj=3, n_cond=12, noise=0.2)
     table = permutation_test(RDMs(base, rdm_descriptors={"name": ["truth"]}), data,
-                             n_perm=199, seed=2)
+                             n_permutations=199, seed=2)
     assert table.loc[0, "model"] == "truth"
     assert table.loc[0, "p_value"] == pytest.approx(1 / 200)  # +1 correction: never 0
     with pytest.raises(ValueError, match="single RDM"):
         permutation_test(data, data)
+
+
+def test_permutation_null_column_gives_the_p_value_of_the_table(rng):
+    data, base = _subjects(rng, n_subj=3, n_cond=8)
+    unrelated = RDMs(rng.random(base.shape))
+    table = permutation_test(unrelated, data, method="corr", n_permutations=500, seed=4)
+    assert list(table.columns) == ["model", "method", "statistic", "p_value",
+                                   "n_permutations", "null_mean", "null_sd", "null"]
+    null = table["null"].iloc[0]
+    assert isinstance(null, np.ndarray) and null.shape == (500,)
+    observed = table.loc[0, "statistic"]
+    assert 0.002 < table.loc[0, "p_value"] < 1  # not at the floor: the recount means something
+    assert table.loc[0, "p_value"] == (1 + np.sum(null >= observed - 1e-12)) / (1 + 500)
+    assert table.loc[0, "null_mean"] == pytest.approx(null.mean())
+    assert table.loc[0, "null_sd"] == pytest.approx(null.std(ddof=1))
+    # tables of several models stack, each row keeping its own null
+    other = permutation_test(base, data, method="corr", n_permutations=500, seed=4)
+    both = pd.concat([table, other], ignore_index=True)
+    np.testing.assert_array_equal(both["null"].iloc[0], null)
+    np.testing.assert_array_equal(both["null"].iloc[1], other["null"].iloc[0])
+
+
+def test_permutation_test_old_spellings_warn_and_give_the_same_numbers(rng):
+    data, base = _subjects(rng, n_subj=2, n_cond=7)
+    new = permutation_test(base, data, n_permutations=50, seed=3)
+    with pytest.warns(FutureWarning, match="n_perm of permutation_test was renamed to "
+                      "n_permutations"):
+        old = permutation_test(base, data, n_perm=50, seed=3)
+    pd.testing.assert_frame_equal(old, new)
+    np.testing.assert_array_equal(old["null"].iloc[0], new["null"].iloc[0])
+    with pytest.warns(FutureWarning, match=r'return_null .* "null" column'):
+        table, null = permutation_test(base, data, n_permutations=50, seed=3,
+                                       return_null=True)
+    pd.testing.assert_frame_equal(table, new)
+    np.testing.assert_array_equal(null, new["null"].iloc[0])
+    with pytest.warns(FutureWarning, match="return_null"):
+        only = permutation_test(base, data, n_permutations=50, seed=3, return_null=False)
+    pd.testing.assert_frame_equal(only, new)
+    with pytest.raises(TypeError, match="both n_permutations and n_perm"):
+        permutation_test(base, data, n_permutations=50, n_perm=50)
+
+
+def test_default_seed_gives_the_same_numbers_on_every_call(rng, data_rdm):
+    data, base = _subjects(rng, n_subj=4, n_cond=8)
+    models = _true_and_random(rng, base)
+    pd.testing.assert_frame_equal(bootstrap(models, data, n_boot=30),
+                                  bootstrap(models, data, n_boot=30))
+    pd.testing.assert_frame_equal(bootstrap(models, data, n_boot=30),
+                                  bootstrap(models, data, n_boot=30, seed=0))
+    a = permutation_test(base, data, n_permutations=40)
+    b = permutation_test(base, data, n_permutations=40)
+    pd.testing.assert_frame_equal(a, b)
+    np.testing.assert_array_equal(a["null"].iloc[0], b["null"].iloc[0])
+    s1, s2 = seeds_as_subjects(data, models, n_boot=30), seeds_as_subjects(data, models, n_boot=30)
+    for key in s1:
+        pd.testing.assert_frame_equal(s1[key], s2[key])
+    offsets = [np.vstack([c.get_offsets() for c in plot_mds(data_rdm).axes[0].collections])
+               for _ in range(2)]
+    np.testing.assert_array_equal(*offsets)
+    # None asks for fresh randomness: two calls differ
+    fresh = [permutation_test(base, data, n_permutations=40, seed=None)["null"].iloc[0]
+             for _ in range(2)]
+    assert not np.array_equal(*fresh)
+
+
+def test_seed_bad_input_messages(rng, data_rdm):
+    data, base = _subjects(rng, n_subj=2, n_cond=6)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        bootstrap(RDMs(base), data, n_boot=5, seed=-1)
+    with pytest.raises(TypeError, match="seed must be an int >= 0, None or a numpy"):
+        permutation_test(base, data, seed="zero")
+    with pytest.raises(TypeError, match="seed must be an int >= 0, None or a numpy"):
+        plot_mds(data_rdm, seed=1.5)
+    fig = plot_mds(data_rdm, seed=np.random.default_rng(1))  # a Generator is accepted
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 12
 
 
 def test_seeds_as_subjects_gives_the_subject_tables(rng):

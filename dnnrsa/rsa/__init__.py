@@ -22,8 +22,9 @@ from ._inference import (
     permutation_test,
     seeds_as_subjects,
 )
+from ._noise import NOISE_ESTIMATES
 from ._plot import plot_mds, plot_model_comparison, plot_rdm
-from ._rdm import METHODS, NOISE_ESTIMATES, rdm
+from ._rdm import METHODS, rdm
 
 __all__ = [
     "rdm",

@@ -7,13 +7,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
+from .._utils import resolve_device
 
-class NumpyOps:
-    """float64 numpy arrays on the CPU; matrix products go to the BLAS numpy is linked
-    against (its thread count follows the usual controls: ``OMP_NUM_THREADS``,
-    ``OPENBLAS_NUM_THREADS`` or ``threadpoolctl.threadpool_limits``)."""
 
-    name = "numpy"
+class _Ops:
+    """What numpy arrays and torch tensors spell alike."""
 
     def gram(self, A, B=None):
         """A @ B.T; A @ A.T (a symmetric rank-k update in BLAS) when B is None."""
@@ -22,7 +20,23 @@ class NumpyOps:
     def matmul(self, A, B):
         return A @ B
 
+    def min(self, a) -> float:
+        return float(a.min())
+
+    def sum(self, a) -> float:
+        return float(a.sum())
+
+
+class NumpyOps(_Ops):
+    """float64 numpy arrays on the CPU; matrix products go to the BLAS numpy is linked
+    against (its thread count follows the usual controls: ``OMP_NUM_THREADS``,
+    ``OPENBLAS_NUM_THREADS`` or ``threadpoolctl.threadpool_limits``)."""
+
+    name = "numpy"
+
     def asarray(self, x):
+        if hasattr(x, "detach"):  # a torch tensor, possibly on a GPU
+            x = x.detach().cpu().numpy()
         return np.ascontiguousarray(x, dtype=np.float64)
 
     def to_numpy(self, x) -> np.ndarray:
@@ -44,8 +58,8 @@ class NumpyOps:
     def rowmean(self, A):
         return A.mean(axis=1, keepdims=True)
 
-    def rowdot(self, A):
-        return np.einsum("ij,ij->i", A, A)
+    def take_rows(self, A, index: np.ndarray):
+        return A[index]
 
     def sqrt(self, a):
         return np.sqrt(a)
@@ -67,12 +81,6 @@ class NumpyOps:
         # a NaN or Inf anywhere makes the total non-finite; one pass, no boolean temporary
         return bool(np.isfinite(a.sum()))
 
-    def min(self, a) -> float:
-        return float(a.min())
-
-    def sum(self, a) -> float:
-        return float(a.sum())
-
     def spd_inverse(self, C):
         """Inverse of a symmetric positive definite matrix through its Cholesky factor."""
         import scipy.linalg
@@ -81,7 +89,7 @@ class NumpyOps:
         return scipy.linalg.cho_solve((c, lower), np.eye(C.shape[0]))
 
 
-class TorchOps:
+class TorchOps(_Ops):
     """float64 torch tensors on ``device`` (a CUDA device, or the CPU for testing)."""
 
     name = "torch"
@@ -91,12 +99,6 @@ class TorchOps:
 
         self.torch = torch
         self.device = device
-
-    def gram(self, A, B=None):
-        return A @ (A if B is None else B).T
-
-    def matmul(self, A, B):
-        return A @ B
 
     def asarray(self, x):
         torch = self.torch
@@ -119,8 +121,8 @@ class TorchOps:
     def rowmean(self, A):
         return A.mean(dim=1, keepdim=True)
 
-    def rowdot(self, A):
-        return self.torch.einsum("ij,ij->i", A, A)
+    def take_rows(self, A, index: np.ndarray):
+        return A[self.torch.as_tensor(index, dtype=self.torch.long, device=self.device)]
 
     def sqrt(self, a):
         return self.torch.sqrt(a)
@@ -141,12 +143,6 @@ class TorchOps:
     def all_finite(self, a) -> bool:
         return bool(self.torch.isfinite(a.sum()))
 
-    def min(self, a) -> float:
-        return float(a.min())
-
-    def sum(self, a) -> float:
-        return float(a.sum())
-
     def spd_inverse(self, C):
         torch = self.torch
         L = torch.linalg.cholesky(C)
@@ -154,10 +150,15 @@ class TorchOps:
         return torch.cholesky_solve(eye, L)
 
 
-def get_ops(device):
-    """numpy for ``device=None``; torch on the resolved device otherwise."""
-    if device is None:
+def get_ops(device="auto"):
+    """The backend of ``device`` (as :func:`dnnrsa._utils.resolve_device` reads it): numpy
+    for the CPU, torch on a CUDA device."""
+    dev = resolve_device(device)
+    if dev.type == "cpu":
         return NumpyOps()
-    from .._utils import resolve_device
-
-    return TorchOps(resolve_device(device))
+    if dev.type == "mps":
+        raise ValueError(
+            f"Argument device={str(dev)!r}: RDMs are computed in float64, which MPS does not "
+            "support. Use device='cpu' (or 'auto')."
+        )
+    return TorchOps(dev)

@@ -7,15 +7,12 @@ Kendall's tau-a counts discordant pairs with an O(n log n) merge/Fenwick count p
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
 
-from .._utils import check_choice
-
-logger = logging.getLogger("dnnrsa")
+from .._utils import check_choice, logger
 
 __all__ = ["compare", "COMPARE_METHODS"]
 
@@ -100,9 +97,15 @@ def as_vectors(obj, argument: str) -> np.ndarray:
     return V
 
 
-def n_cond_from_pairs(n_pairs: int, argument: str = "rdms") -> int:
+def _n_cond(n_pairs: int) -> int | None:
+    """The number of conditions n with n (n - 1) / 2 == n_pairs, or None."""
     n = int(round((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
-    if n * (n - 1) // 2 != n_pairs:
+    return n if n * (n - 1) // 2 == n_pairs else None
+
+
+def n_cond_from_pairs(n_pairs: int, argument: str = "rdms") -> int:
+    n = _n_cond(n_pairs)
+    if n is None:
         raise ValueError(
             f"Argument {argument}: {n_pairs} dissimilarities per RDM is not n (n - 1) / 2 "
             "for any number of conditions n."
@@ -113,10 +116,8 @@ def n_cond_from_pairs(n_pairs: int, argument: str = "rdms") -> int:
 def check_same_size(A: np.ndarray, B: np.ndarray, names=("rdms_a", "rdms_b")) -> None:
     if A.shape[1] != B.shape[1]:
         def describe(n):
-            n_c = int(round((1 + np.sqrt(1 + 8 * n)) / 2))
-            return f"{n} dissimilarities" + (
-                f" ({n_c} conditions)" if n_c * (n_c - 1) // 2 == n else ""
-            )
+            n_c = _n_cond(n)
+            return f"{n} dissimilarities" + (f" ({n_c} conditions)" if n_c else "")
 
         raise ValueError(
             f"{names[0]} and {names[1]} must be RDMs of the same size: {names[0]} has "
@@ -167,10 +168,20 @@ def similarity(A, B, method: str, valid=None) -> np.ndarray:
         return tau_a(A, B)
     TA = transform(A, method, valid)
     TB = TA if B is A else transform(B, method, valid)
+    return similarity_of_transforms(TA, TB, method)
+
+
+def similarity_of_transforms(TA, TB, method: str, norm_a=None, norm_b=None) -> np.ndarray:
+    """(n_a, n_b) similarities of vectors already put through :func:`transform`; the row
+    norms may be given when the caller knows them (permuted copies of one vector)."""
     if method == "rho-a":
-        n = A.shape[1]
-        return (TA @ TB.T) * (12.0 / (n**3 - n))
-    return _cosine(TA, TB)
+        return (TA @ TB.T) * _rho_a_scale(TA.shape[1])
+    return _cosine(TA, TB, norm_a, norm_b)
+
+
+def _rho_a_scale(n: int) -> float:
+    """12 / (n^3 - n): turns the inner product of centred ranks into Spearman's rho."""
+    return 12.0 / (n**3 - n)
 
 
 def similarity_paired(A, B, method: str, valid=None) -> np.ndarray:
@@ -182,10 +193,8 @@ def similarity_paired(A, B, method: str, valid=None) -> np.ndarray:
     TB = transform(B, method, valid)
     dots = np.einsum("ij,ij->i", TA, TB)
     if method == "rho-a":
-        n = A.shape[1]
-        return dots * (12.0 / (n**3 - n))
-    na = np.sqrt(np.einsum("ij,ij->i", TA, TA))
-    nb = np.sqrt(np.einsum("ij,ij->i", TB, TB))
+        return dots * _rho_a_scale(A.shape[1])
+    na, nb = _row_norms(TA), _row_norms(TB)
     ok = (na > 0) & (nb > 0)
     out = np.zeros(A.shape[0])
     out[ok] = dots[ok] / na[ok] / nb[ok]
@@ -208,9 +217,17 @@ def transform(V: np.ndarray, method: str, valid=None) -> np.ndarray:
     raise ValueError(f"no vector transform for method {method!r}")
 
 
-def _cosine(TA: np.ndarray, TB: np.ndarray) -> np.ndarray:
-    na = np.sqrt(np.einsum("ij,ij->i", TA, TA))
-    nb = na if TB is TA else np.sqrt(np.einsum("ij,ij->i", TB, TB))
+def _row_norms(T: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", T, T))
+
+
+def _cosine(TA: np.ndarray, TB: np.ndarray, na=None, nb=None) -> np.ndarray:
+    """Cosine of every row of TA with every row of TB; 0 for a row of zero norm (as
+    rsatoolbox)."""
+    if na is None:
+        na = _row_norms(TA)
+    if nb is None:
+        nb = na if TB is TA else _row_norms(TB)
     out = TA @ TB.T
     ok_a, ok_b = na > 0, nb > 0
     if ok_a.all() and ok_b.all():
@@ -281,6 +298,15 @@ def _sort_rows(V: np.ndarray):
         yield r, order, s, bool((s[1:] == s[:-1]).any())
 
 
+def _new_values(s: np.ndarray) -> np.ndarray:
+    """Mask of the entries of a sorted vector that differ from their predecessor: the
+    starts of its runs of tied values."""
+    new = np.empty(s.shape[0], dtype=bool)
+    new[0] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    return new
+
+
 def rank_rows(V: np.ndarray, center: bool = False) -> np.ndarray:
     """Ranks 1..n of each row, ties given their average rank (``scipy.stats.rankdata``'s
     default), from one sort per row; minus their row mean if ``center``."""
@@ -293,9 +319,7 @@ def rank_rows(V: np.ndarray, center: bool = False) -> np.ndarray:
         if not ties:
             R[r, order] = base
             continue
-        new = np.empty(n, dtype=bool)
-        new[0] = True
-        np.not_equal(s[1:], s[:-1], out=new[1:])
+        new = _new_values(s)
         starts = np.flatnonzero(new)
         counts = np.diff(np.append(starts, n))
         ranks = np.repeat(starts + (counts + 1) / 2.0, counts)
@@ -330,9 +354,7 @@ def tau_prepare(V: np.ndarray, with_dense: bool = False) -> TauPrep:
         orders.append(order.astype(np.intp, copy=False))
         if not has_ties:
             continue
-        new = np.empty(n, dtype=bool)
-        new[0] = True
-        np.not_equal(s[1:], s[:-1], out=new[1:])
+        new = _new_values(s)
         sorted_l[r] = np.cumsum(new, dtype=np.intp)
         counts = np.diff(np.append(np.flatnonzero(new), n)).astype(np.int64)
         ties[r] = int((counts * (counts - 1) // 2).sum())

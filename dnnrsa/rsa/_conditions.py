@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._metadata import check_factor_column, factor_levels
+from .._metadata import check_factor_column, factor_codes, factor_levels
 
 SEP = "|"  # joins the levels of several factors into one condition label, e.g. "F01|AN"
 
@@ -25,10 +25,23 @@ class Source:
     provenance: dict
 
 
+def factor_table(obj) -> pd.DataFrame | None:
+    """The factor table of a DataFrame, of anything with a ``.metadata`` DataFrame
+    (`Activations`, `StimulusSet`), or of an rsatoolbox Dataset (its obs descriptors);
+    None for anything else."""
+    if isinstance(obj, pd.DataFrame):
+        return obj.reset_index(drop=True)
+    if isinstance(getattr(obj, "metadata", None), pd.DataFrame):
+        return obj.metadata
+    if hasattr(obj, "obs_descriptors"):
+        return pd.DataFrame({k: np.asarray(v) for k, v in obj.obs_descriptors.items()})
+    return None
+
+
 def as_source(obj, argument: str = "acts") -> Source:
     """Accept a `dnnrsa.Activations`, an ``rsatoolbox.data.Dataset`` or anything with
     ``.X``/``.metadata`` (and optionally ``.provenance``)."""
-    if hasattr(obj, "X") and hasattr(obj, "metadata") and isinstance(obj.metadata, pd.DataFrame):
+    if hasattr(obj, "X") and isinstance(getattr(obj, "metadata", None), pd.DataFrame):
         return Source(obj.X, obj.metadata, dict(getattr(obj, "provenance", {}) or {}))
     if hasattr(obj, "measurements") and hasattr(obj, "obs_descriptors"):
         meas = np.asarray(obj.measurements)
@@ -38,7 +51,7 @@ def as_source(obj, argument: str = "acts") -> Source:
                 f"(n_obs, n_channels) is needed, got shape {meas.shape} (temporal datasets "
                 "are not supported)."
             )
-        meta = pd.DataFrame({k: np.asarray(v) for k, v in obj.obs_descriptors.items()})
+        meta = factor_table(obj)
         if len(meta.columns) == 0:
             meta = pd.DataFrame(index=range(meas.shape[0]))
         provenance = dict(getattr(obj, "descriptors", {}) or {})
@@ -68,27 +81,12 @@ def normalise_factors(conditions, argument: str = "conditions") -> tuple[str, ..
     )
 
 
-def check_column(meta: pd.DataFrame, factor: str, argument: str) -> pd.Series:
-    check_factor_column(meta, factor, argument)
-    col = meta[factor]
-    n_missing = int(col.isna().sum())
-    if n_missing:
-        raise ValueError(
-            f"Factor {factor!r} (argument {argument}) is missing for {n_missing} of "
-            f"{len(col)} observations; every observation needs a level."
-        )
-    return col
-
-
-def factor_codes(col: pd.Series) -> tuple[np.ndarray, list]:
-    """Integer codes of a factor in its natural level order (Categorical order, else sorted)."""
+def column_codes(meta: pd.DataFrame, factor: str, argument: str) -> tuple[np.ndarray, list]:
+    """Integer codes and levels (natural order) of the metadata column ``factor``; an
+    unknown column or a missing value is a ValueError naming ``argument``."""
+    col = meta[check_factor_column(meta, factor, argument)]
     levels = factor_levels(col)
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        position = {c: i for i, c in enumerate(levels)}
-        mapping = np.array([position.get(c, -1) for c in col.cat.categories], dtype=np.int64)
-        return mapping[col.cat.codes.to_numpy()], levels
-    codes = pd.Index(levels).get_indexer(col)
-    return codes.astype(np.int64), levels
+    return factor_codes(col, levels, argument=argument), levels
 
 
 @dataclass
@@ -133,10 +131,7 @@ def group_conditions(meta: pd.DataFrame, conditions, argument: str = "conditions
         desc = _constant_descriptors(meta, codes, n, ())
         desc["index"] = np.arange(n)
         return Conditions((), codes, desc, "index")
-    per_factor = []
-    for f in factors:
-        col = check_column(meta, f, argument)
-        per_factor.append(factor_codes(col))
+    per_factor = [column_codes(meta, f, argument) for f in factors]
     sizes = [len(levels) for _, levels in per_factor]
     flat = np.ravel_multi_index([c for c, _ in per_factor], sizes) if n else np.zeros(0, int)
     present, codes = np.unique(flat, return_inverse=True)

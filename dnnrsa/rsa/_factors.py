@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .._utils import format_choices
-from ._conditions import group_conditions, normalise_factors
-
-logger = logging.getLogger("dnnrsa")
+from .._metadata import factor_codes
+from .._utils import format_choices, keyword_only, logger
+from ._conditions import factor_table, group_conditions, normalise_factors
 
 __all__ = ["factor_rdms", "DEFAULT_FACTORS"]
 
 DEFAULT_FACTORS = ("identity", "expression", "viewpoint", "sex")
 
 
+@keyword_only("conditions", "factors")
 def factor_rdms(
     stimuli_or_acts,
+    *,
     conditions: str | Sequence[str] | None = "identity",
     factors: Sequence[str] | None = None,
 ):
@@ -36,7 +36,9 @@ def factor_rdms(
         these models are for), its pattern descriptors are the conditions and
         ``conditions`` is ignored.
     conditions : str, tuple of str, or None
-        The factor(s) defining the conditions, as in :func:`dnnrsa.rsa.rdm`.
+        The factor(s) defining the conditions, as in :func:`dnnrsa.rsa.rdm`. Keyword-only
+        (passing it, or ``factors``, positionally still works in this release, with a
+        FutureWarning).
     factors : sequence of str, optional
         The factors to model. A factor must be a column of the metadata and take one
         level within every condition (``viewpoint`` cannot be modelled when the
@@ -71,9 +73,15 @@ def factor_rdms(
     for f in factors:
         if f not in desc:
             raise _unusable(f, stimuli_or_acts, desc, cond_name, combined)
-        codes, _ = pd.factorize(pd.Series(desc[f]), use_na_sentinel=True)
-        if (codes < 0).any():
-            raise ValueError(f"Factor {f!r} has missing levels for some conditions.")
+        col = pd.Series(desc[f], name=f)
+        n_missing = int(col.isna().sum())
+        if n_missing:
+            raise ValueError(
+                f"Factor {f!r} has no level for {n_missing} of {n_cond} conditions (a "
+                "missing value in the pattern descriptors); it cannot be modelled. Leave it "
+                "out of factors."
+            )
+        codes = factor_codes(col, argument="factors")
         vec = (codes[i] != codes[j]).astype(np.float64)
         if not explicit and (vec.min() == vec.max()):
             logger.debug("factor_rdms: skipping %r, constant over the conditions", f)
@@ -102,13 +110,8 @@ def _condition_table(obj, conditions):
         parts = name.split("_")
         combined = name if len(parts) > 1 and all(p in desc for p in parts) else None
         return desc, name, combined
-    if isinstance(obj, pd.DataFrame):
-        meta = obj.reset_index(drop=True)
-    elif hasattr(obj, "metadata") and isinstance(obj.metadata, pd.DataFrame):
-        meta = obj.metadata
-    elif hasattr(obj, "obs_descriptors"):
-        meta = pd.DataFrame({k: np.asarray(v) for k, v in obj.obs_descriptors.items()})
-    else:
+    meta = factor_table(obj)
+    if meta is None:
         raise TypeError(
             "Argument stimuli_or_acts must be a StimulusSet, Activations, rsatoolbox "
             f"Dataset or RDMs, or a DataFrame of factors; got {type(obj).__name__}."
@@ -119,15 +122,14 @@ def _condition_table(obj, conditions):
 
 def _unusable(factor, obj, desc, cond_name, combined) -> ValueError:
     usable = [k for k in desc if k not in ("index", combined)]
-    meta = getattr(obj, "metadata", obj if isinstance(obj, pd.DataFrame) else None)
-    if isinstance(meta, pd.DataFrame) and factor in meta.columns:
+    meta = factor_table(obj)
+    if meta is not None and factor in meta.columns:
         return ValueError(
             f"Factor {factor!r} varies within the conditions {cond_name!r} (they average "
             f"over several {factor} levels), so it has no model RDM over them. Usable "
             f"factors here: {format_choices(usable)}; or include {factor!r} in conditions."
         )
-    valid = [c for c in (meta.columns if isinstance(meta, pd.DataFrame) else usable)
-             if c != "path"]
+    valid = [c for c in (usable if meta is None else meta.columns) if c != "path"]
     return ValueError(
         f"Unknown value {factor!r} for argument factors: it is not a factor of the metadata. "
         f"Valid values are {format_choices(valid)}."

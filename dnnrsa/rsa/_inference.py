@@ -4,15 +4,22 @@ network seeds treated as subjects, and second-order (layer x layer) similarity."
 
 from __future__ import annotations
 
-import logging
 import numbers
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._utils import check_choice, check_positive_int
+from .._utils import (
+    REMOVAL_VERSION,
+    check_choice,
+    check_positive_int,
+    check_seed,
+    logger,
+    warn_renamed,
+)
 from ._compare import (
     COMPARE_METHODS,
     as_vectors,
@@ -21,11 +28,10 @@ from ._compare import (
     n_cond_from_pairs,
     rank_rows,
     similarity,
+    similarity_of_transforms,
     similarity_paired,
     transform,
 )
-
-logger = logging.getLogger("dnnrsa")
 
 __all__ = [
     "evaluate",
@@ -40,12 +46,25 @@ BOOTSTRAP_OVER = ("both", "conditions", "subjects")
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
+def check_seed_option(seed, argument: str = "seed"):
+    """``seed`` if it is a valid seed option (an int >= 0, None or a numpy Generator),
+    else a TypeError/ValueError naming ``argument``."""
+    if seed is None or isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"Argument seed must be None, an int or a numpy Generator, got {seed!r}.")
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return check_seed(argument, seed)
+    raise TypeError(
+        f"Argument {argument} must be an int >= 0, None or a numpy.random.Generator, got "
+        f"{seed!r}. Write {argument}=0 for reproducible results."
+    )
+
+
+def as_generator(seed, argument: str = "seed") -> np.random.Generator:
+    """The random generator of a ``seed`` option: an int seeds a fresh one (the same
+    numbers on every call), None draws fresh entropy, a Generator is used as it is (and
+    advanced)."""
+    seed = check_seed_option(seed, argument)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _labels(obj, n: int, keys: Sequence[str], prefix: str) -> list:
@@ -199,7 +218,7 @@ def bootstrap(
     over: str = "both",
     n_boot: int = 1000,
     ci: float = 0.95,
-    seed=None,
+    seed: int | np.random.Generator | None = 0,
 ) -> pd.DataFrame:
     """Bootstrap standard errors and confidence intervals of model evaluations.
 
@@ -223,8 +242,9 @@ def bootstrap(
         Number of bootstrap samples.
     ci : float
         Coverage of the percentile confidence interval, in (0, 1).
-    seed : None, int or numpy.random.Generator
-        Seed of the resampling.
+    seed : int, numpy.random.Generator or None
+        Seed of the resampling. The default 0 gives the same samples on every call; None
+        draws fresh randomness; a Generator is used (and advanced) as it is.
 
     Returns
     -------
@@ -238,7 +258,7 @@ def bootstrap(
     n_boot = check_positive_int("n_boot", n_boot, minimum=2)
     if not (isinstance(ci, numbers.Real) and 0 < ci < 1):
         raise ValueError(f"Argument ci must be in (0, 1), got {ci!r}.")
-    rng = _rng(seed)
+    rng = as_generator(seed)
     M, names = _model_input(models)
     D, _ = _data_input(data)
     check_same_size(M, D, ("models", "data"))
@@ -302,16 +322,17 @@ def permutation_test(
     data,
     *,
     method: str = "spearman",
-    n_perm: int = 1000,
-    seed=None,
-    return_null: bool = False,
-):
+    n_permutations: int = 1000,
+    seed: int | np.random.Generator | None = 0,
+    return_null: bool | None = None,
+    n_perm: int | None = None,
+) -> pd.DataFrame:
     """Condition-label permutation test of one model against data RDM(s).
 
     The statistic is the comparison of the model with the data (averaged over data RDMs
     if several). Its null distribution comes from relabelling the model's conditions at
     random (the same permutation for rows and columns). One-sided: large values are
-    evidence for the model. p = (1 + #{null >= observed}) / (1 + n_perm), never 0.
+    evidence for the model. p = (1 + #{null >= observed}) / (1 + n_permutations), never 0.
 
     Parameters
     ----------
@@ -320,23 +341,38 @@ def permutation_test(
     data : RDMs or array of shape (n_rdms, n_pairs)
     method : str
         Comparison method of :func:`compare`.
-    n_perm : int
+    n_permutations : int
         Number of permutations.
-    seed : None, int or numpy.random.Generator
-    return_null : bool
-        Also return the null distribution.
+    seed : int, numpy.random.Generator or None
+        Seed of the permutations. The default 0 gives the same null on every call; None
+        draws fresh randomness; a Generator is used (and advanced) as it is.
+    return_null : bool, optional
+        Deprecated: the null distribution is always in the table's ``null`` column.
+        ``return_null=True`` still returns ``(table, null)`` in this release, with a
+        FutureWarning.
+    n_perm : int, optional
+        Deprecated spelling of ``n_permutations`` (a FutureWarning).
 
     Returns
     -------
     pandas.DataFrame
-        One row: ``model``, ``method``, ``statistic``, ``p_value``, ``n_perm``,
-        ``null_mean``, ``null_sd``.
-    ndarray of shape (n_perm,)
-        The statistic under each permutation; only with ``return_null=True``.
+        One row: ``model``, ``method``, ``statistic``, ``p_value``, ``n_permutations``,
+        ``null_mean``, ``null_sd`` and ``null``, the null distribution itself (an ndarray of
+        shape (n_permutations,) in the row's cell: ``table["null"].iloc[0]``). Tables of
+        several models stack with ``pd.concat``, each row keeping its own null; drop the
+        ``null`` column before ``to_csv`` if a text file should not hold it.
     """
     _check_method(method)
-    n_perm = check_positive_int("n_perm", n_perm)
-    rng = _rng(seed)
+    if n_perm is not None:
+        if n_permutations != 1000:
+            raise TypeError(
+                "permutation_test got both n_permutations and n_perm (its old spelling); "
+                "write n_permutations=... only."
+            )
+        warn_renamed("n_perm", "n_permutations", "permutation_test")
+        n_permutations = n_perm
+    n_permutations = check_positive_int("n_permutations", n_permutations)
+    rng = as_generator(seed)
     M, names = _model_input(model)
     if M.shape[0] != 1:
         raise ValueError(f"Argument model must be a single RDM, got {M.shape[0]}.")
@@ -344,46 +380,56 @@ def permutation_test(
     check_same_size(M, D, ("model", "data"))
     if np.isnan(M).any() or np.isnan(D).any():
         raise ValueError("permutation_test needs RDMs without NaN entries.")
-    n_cond = n_cond_from_pairs(M.shape[1], "model")
     observed = float(similarity(M, D, method).mean())
+    null = _permutation_null(M, D, method, n_permutations, rng)
+    # ties with the observed value count as "at least as large" (up to rounding)
+    n_extreme = int(np.sum(null >= observed - 1e-12 * max(1.0, abs(observed))))
+    # The null travels in its row, not in DataFrame.attrs: pd.concat compares attrs and
+    # cannot compare arrays, so tables of several models would not stack.
+    table = pd.DataFrame([{
+        "model": names[0], "method": method, "statistic": observed,
+        "p_value": (1 + n_extreme) / (1 + n_permutations), "n_permutations": n_permutations,
+        "null_mean": float(null.mean()),
+        "null_sd": float(null.std(ddof=1)) if n_permutations > 1 else np.nan,
+        "null": null,
+    }])
+    if return_null is not None:
+        warnings.warn(
+            "Argument return_null of permutation_test is deprecated and stops working in "
+            f"dnnrsa {REMOVAL_VERSION}: permutation_test returns the table, and the null "
+            'distribution is in its "null" column. Leave return_null out.',
+            FutureWarning, stacklevel=2,
+        )
+        if return_null:
+            return table, null
+    return table
+
+
+def _permutation_null(M, D, method: str, n_permutations: int, rng) -> np.ndarray:
+    """The mean comparison of the model ``M`` (one row) with ``D`` under ``n_permutations``
+    random relabellings of the model's conditions."""
+    n_cond = n_cond_from_pairs(M.shape[1], "model")
     i, j = np.triu_indices(n_cond, k=1)
+    # these transforms commute with permuting the entries: transform once, then every
+    # relabelled model is a gather of the transformed vector with the same norm
     equivariant = method in ("cosine", "corr", "spearman", "rho-a")
     if equivariant:
-        # these transforms commute with permuting the entries: transform once
         TM = transform(M, method)[0]
         TD = transform(D, method)
-        norm_d = np.sqrt(np.einsum("ij,ij->i", TD, TD))
         norm_m = float(np.sqrt(TM @ TM))
-    null = np.empty(n_perm)
-    chunk = max(1, min(n_perm, int(4e6 // max(M.shape[1], 1))))  # bounds the memory used
-    for start in range(0, n_perm, chunk):
-        stop = min(n_perm, start + chunk)
+    null = np.empty(n_permutations)
+    chunk = max(1, min(n_permutations, int(4e6 // max(M.shape[1], 1))))  # bounds the memory
+    for start in range(0, n_permutations, chunk):
+        stop = min(n_permutations, start + chunk)
         perms = np.argsort(rng.random((stop - start, n_cond)), axis=1)
         a, b = perms[:, i], perms[:, j]
         k = _pair_index(np.minimum(a, b), np.maximum(a, b), n_cond)
         if equivariant:
-            P = TM[k]
-            sims = P @ TD.T
-            if method == "rho-a":
-                n = M.shape[1]
-                sims = sims * (12.0 / (n**3 - n))
-            else:
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    sims = sims / norm_m / norm_d[None, :]
-                sims[:, norm_d == 0] = 0.0
-                if norm_m == 0:
-                    sims[:] = 0.0
+            sims = similarity_of_transforms(TM[k], TD, method, np.full(stop - start, norm_m))
         else:
             sims = similarity(M[0][k], D, method)
         null[start:stop] = sims.mean(axis=1)
-    # ties with the observed value count as "at least as large" (up to rounding)
-    p = (1 + int(np.sum(null >= observed - 1e-12 * max(1.0, abs(observed))))) / (1 + n_perm)
-    table = pd.DataFrame([{
-        "model": names[0], "method": method, "statistic": observed, "p_value": p,
-        "n_perm": n_perm, "null_mean": float(null.mean()),
-        "null_sd": float(null.std(ddof=1)) if n_perm > 1 else np.nan,
-    }])
-    return (table, null) if return_null else table
+    return null
 
 
 # -- network seeds as subjects ---------------------------------------------------------------
@@ -395,7 +441,7 @@ def seeds_as_subjects(
     over: str = "both",
     n_boot: int = 1000,
     ci: float = 0.95,
-    seed=None,
+    seed: int | np.random.Generator | None = 0,
 ) -> dict[str, pd.DataFrame]:
     """The subject-level tables with network seeds in the role of subjects.
 
@@ -406,7 +452,7 @@ def seeds_as_subjects(
     models : RDMs, mapping or array, optional
         Model RDMs to evaluate against the seeds.
     method, over, n_boot, ci, seed
-        As in :func:`bootstrap`.
+        As in :func:`bootstrap` (``seed=0`` by default: reproducible).
 
     Returns
     -------

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .._utils import check_positive_int, format_choices
 from ._compare import as_vectors, n_cond_from_pairs
+from ._inference import check_seed_option
 
 __all__ = ["plot_rdm", "plot_mds", "plot_model_comparison"]
 
@@ -61,8 +63,6 @@ def _check_factors(factors, rdms, n: int, argument: str) -> list:
         factors = [factors]
     for f in factors:
         if f not in desc:
-            from .._utils import format_choices
-
             raise ValueError(
                 f"Unknown value {f!r} for argument {argument}: it is not a pattern "
                 f"descriptor of the RDMs. Valid values are {format_choices(list(desc))}."
@@ -75,7 +75,11 @@ _PALETTES = ("tab10", "Set2", "Dark2", "Pastel1")
 
 def _level_colors(values: np.ndarray, palette: int = 0):
     """Integer codes (in order of first appearance) and one colour per level; each band
-    of a figure gets its own qualitative palette."""
+    of a figure gets its own qualitative palette.
+
+    First appearance, not :func:`dnnrsa._metadata.factor_levels`: pattern descriptors have
+    lost their Categorical order, and the conditions already come in the natural order,
+    which sorting would undo (viewpoints HL, S, HR would become HL, HR, S)."""
     from matplotlib import colormaps
 
     codes, levels = pd.factorize(pd.Series(values))
@@ -130,10 +134,10 @@ def plot_rdm(
     ax.set_yticks([])
     desc = _pattern_factors(rdms, n)
     band = 0.035
+    from matplotlib.colors import ListedColormap
+
     for k, f in enumerate(factors):
         codes, _, colors = _level_colors(desc[f], palette=k)
-        from matplotlib.colors import ListedColormap
-
         lc = ListedColormap(colors)
         top = ax.inset_axes([0, 1 + k * band, 1, band])
         top.imshow(codes[None, :], cmap=lc, aspect="auto", interpolation="nearest",
@@ -159,11 +163,21 @@ def plot_rdm(
     return fig
 
 
-def _mds(D: np.ndarray, seed: int) -> np.ndarray:
+def _random_state(seed):
+    """scikit-learn's ``random_state`` for a ``seed`` option: the int itself (below 2**32,
+    scikit-learn's limit), None, or an int drawn from a numpy Generator (which
+    scikit-learn does not take)."""
+    seed = check_seed_option(seed)
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(2**32))
+    return None if seed is None else check_positive_int("seed", seed, 0, 2**32 - 1)
+
+
+def _mds(D: np.ndarray, seed) -> np.ndarray:
     from sklearn.manifold import MDS
 
     params = inspect.signature(MDS).parameters
-    kwargs = {"n_components": 2, "random_state": seed, "n_init": 4}
+    kwargs = {"n_components": 2, "random_state": _random_state(seed), "n_init": 4}
     if "metric_mds" in params:  # scikit-learn >= 1.8
         kwargs.update(metric="precomputed", metric_mds=True, init="random")
     else:
@@ -178,7 +192,7 @@ def plot_mds(
     *,
     index: int = 0,
     color_by: str | None = None,
-    seed: int = 0,
+    seed: int | np.random.Generator | None = 0,
     ax=None,
     title: str | None = None,
 ):
@@ -196,8 +210,9 @@ def plot_mds(
     color_by : str, optional
         Pattern descriptor that colours the points (default: the first condition factor);
         a legend is drawn for up to 20 levels.
-    seed : int
-        Random state of the MDS.
+    seed : int, numpy.random.Generator or None
+        Random state of the MDS. The default 0 gives the same layout on every call; None
+        a fresh one; a Generator gives one int seed drawn from it.
     ax : matplotlib Axes, optional
     title : str, optional
 

@@ -4,30 +4,29 @@ Every measure is computed from condition means through Gram matrices (one BLAS m
 product of the n_cond x n_features mean matrix with itself, or of fold means with each
 other), never through an n_features x n_features matrix unless a given precision matrix
 needs one. Values and normalisation follow ``rsatoolbox.rdm.calc_rdm`` (0.3.2): squared
-distances are divided by the number of features.
+distances are divided by the number of features. The noise precision of the Mahalanobis
+and crossnobis measures comes from :mod:`._noise`.
 """
 
 from __future__ import annotations
 
-import logging
 import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .._utils import check_choice, format_choices
+from .._utils import check_choice, logger
 from ._backend import get_ops
-from ._conditions import Conditions, as_source, check_column, factor_codes, group_conditions
+from ._conditions import Conditions, as_source, column_codes, group_conditions
+from ._noise import IDENTITY, noise_metric
 
-logger = logging.getLogger("dnnrsa")
-
-__all__ = ["rdm", "METHODS", "NOISE_ESTIMATES"]
+__all__ = ["rdm", "METHODS"]
 
 METHODS = ("euclidean", "correlation", "mahalanobis", "crossnobis", "poisson")
-NOISE_ESTIMATES = ("shrinkage", "shrinkage_eye", "shrinkage_diag", "diag")
 
-# rsatoolbox's defaults for the Poisson KL divergence: a gamma prior of rate 1 with weight 0.1.
+# rsatoolbox's defaults for the Poisson KL divergence: a gamma prior on the rates (not a
+# noise model, hence here beside the kernel) of rate 1 with weight 0.1.
 PRIOR_LAMBDA = 1.0
 PRIOR_WEIGHT = 0.1
 
@@ -39,7 +38,7 @@ def rdm(
     conditions: str | Sequence[str] | None = "identity",
     cv: str | None = None,
     noise: Any = None,
-    device: Any = None,
+    device: Any = "auto",
 ):
     """Representational dissimilarity matrix of one layer (or region) over conditions.
 
@@ -82,9 +81,11 @@ def rdm(
         ``rsatoolbox.data.prec_from_residuals(residuals, dof=n_obs - n_cond, method=...)``
         and are applied through the Woodbury identity, so no n_features x n_features
         matrix is formed. None means the identity.
-    device : None, str or torch.device
-        None computes with numpy/BLAS on the CPU. Otherwise the same kernels run in torch
-        (float64) on that device (``"cuda"``, ``"cpu"``, ``"auto"``).
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device
+        Where the arithmetic runs. ``"auto"`` (the default; None reads the same) picks
+        CUDA when a GPU is available, else the CPU. On the CPU the kernels run in numpy
+        (float64, BLAS); on a CUDA device the same kernels run in torch (float64), equal
+        to the CPU values up to rounding (about 1e-10 relative).
 
     Returns
     -------
@@ -101,8 +102,10 @@ def rdm(
     Raises
     ------
     ValueError
-        For an unknown method, factor or noise estimate, a cv factor with one level, a
-        condition missing from a fold, fewer than two conditions, or non-finite data.
+        For an unknown method, factor, noise estimate or device, a missing value in a
+        condition or cv factor, a cv factor with one level, a condition missing from a
+        fold, fewer than two conditions, non-finite data, or ``device="cuda"`` without a
+        GPU.
 
     Examples
     --------
@@ -154,16 +157,16 @@ def rdm(
     X = ops.asarray(X)
     n_features = X.shape[1]
     extra: dict[str, Any] = {"conditions": cond.name}
-    metric = _Identity()
+    metric = IDENTITY
     if noise is not None or method == "crossnobis":
-        metric, noise_info = _noise_metric(noise, X, cond, ops)
+        metric, noise_info = noise_metric(noise, X, cond, ops)
         extra.update(noise_info)
     if method == "crossnobis":
         extra["cv_descriptor"] = cv
         vec = _crossnobis(ops, X, cond, folds, metric)
     else:
         M = ops.group_sums(X, cond.codes, cond.n_cond)
-        _check_finite(ops, M, cond)
+        _check_finite(ops, M)
         if method == "correlation":  # scale-free per condition: sums serve as well as means
             vec = _correlation(ops, M, cond)
         else:
@@ -242,7 +245,7 @@ def _crossnobis(ops, X, cond: Conditions, folds, metric) -> np.ndarray:
     group = cond.codes * n_folds + fold_codes  # sums laid out as (condition, fold, feature)
     counts = np.bincount(group, minlength=C * n_folds).reshape(C, n_folds)
     sums = ops.group_sums(X, group, C * n_folds)
-    _check_finite(ops, sums, cond)
+    _check_finite(ops, sums)
     # Subtracting the grand mean from every observation leaves each fold's distances
     # unchanged (it shifts train and test means alike) and removes any large common
     # offset before the Gram products.
@@ -285,7 +288,7 @@ def _subtract_outer(ops, A, w: np.ndarray, mu, rows: int = 64) -> None:
         A[start:stop] -= ops.from_numpy(w[start:stop])[:, None] * mu
 
 
-def _check_finite(ops, M, cond: Conditions) -> None:
+def _check_finite(ops, M) -> None:
     if not ops.all_finite(M):
         raise ValueError(
             "Argument acts contains NaN or Inf values; the condition means are not finite."
@@ -301,8 +304,7 @@ def _cv_folds(meta, cond: Conditions, cv) -> tuple[np.ndarray, int]:
             f"Argument cv={cv!r} is one of the condition factors {cond.factors}; the folds "
             "must split repeated measurements of the same condition."
         )
-    col = check_column(meta, cv, "cv")
-    codes, levels = factor_codes(col)
+    codes, levels = column_codes(meta, cv, "cv")
     if len(levels) < 2:
         raise ValueError(
             f"Argument cv={cv!r} has only one level ({levels[0]!r}); crossnobis needs at "
@@ -322,183 +324,6 @@ def _cv_folds(meta, cond: Conditions, cv) -> tuple[np.ndarray, int]:
             f"{shown}{more}."
         )
     return codes, len(levels)
-
-
-# -- noise precision -------------------------------------------------------------------------
-class _Identity:
-    is_identity = True
-
-    def left(self, A):
-        return A
-
-    def right(self, A):
-        return A
-
-
-class _Diagonal:
-    """Precision diag(w)."""
-
-    is_identity = False
-
-    def __init__(self, w):
-        self.w = w
-
-    def left(self, A):
-        return A * self.w
-
-    def right(self, A):
-        return A
-
-
-class _Dense:
-    """A given precision matrix W: A W B^T = (A W) B^T."""
-
-    is_identity = False
-
-    def __init__(self, ops, W):
-        self.ops, self.W = ops, W
-
-    def left(self, A):
-        return self.ops.matmul(A, self.W)
-
-    def right(self, A):
-        return A
-
-
-class _Woodbury:
-    """Precision of the covariance diag(d) + c R^T R (R: n_res x n_features) without
-    forming it: by the Woodbury identity, A S^-1 B^T = A D^-1 B^T - (A V^T) G (B V^T)^T
-    with V = R D^-1 and G = (I / c + R D^-1 R^T)^-1, i.e. a Gram product of the extended
-    rows [A D^-1, -(A V^T) G] and [B, B V^T]."""
-
-    is_identity = False
-
-    def __init__(self, ops, dinv, V, G):
-        self.ops, self.dinv, self.V, self.G = ops, dinv, V, G
-
-    def left(self, A):
-        AV = self.ops.gram(A, self.V)
-        return self.ops.hstack([A * self.dinv, -self.ops.matmul(AV, self.G)])
-
-    def right(self, A):
-        return self.ops.hstack([A, self.ops.gram(A, self.V)])
-
-
-def _noise_metric(noise, X, cond: Conditions, ops):
-    n_features = X.shape[1]
-    if noise is None:
-        return _Identity(), {"noise": "identity"}
-    if isinstance(noise, str):
-        check_choice("noise", noise, NOISE_ESTIMATES)
-        return _estimated_metric(noise, X, cond, ops)
-    if hasattr(noise, "detach"):
-        noise = noise.detach().cpu().numpy()
-    W = np.asarray(noise)
-    if W.dtype.kind not in "fiu":
-        raise TypeError(f"Argument noise must be numeric, got dtype {W.dtype}.")
-    if W.shape == (n_features,):
-        if not (np.isfinite(W).all() and (W >= 0).all()):
-            raise ValueError("Argument noise (a diagonal precision) must be finite and >= 0.")
-        return _Diagonal(ops.from_numpy(W)[None, :]), {"noise": "diagonal precision"}
-    if W.shape != (n_features, n_features):
-        raise ValueError(
-            f"Argument noise must be a precision matrix of shape ({n_features}, {n_features}) "
-            f"or its diagonal of shape ({n_features},), got shape {W.shape}."
-        )
-    if not np.isfinite(W).all():
-        raise ValueError("Argument noise contains NaN or Inf values.")
-    scale = float(np.abs(W).max()) or 1.0
-    if not np.allclose(W, W.T, rtol=0, atol=1e-10 * scale):
-        raise ValueError("Argument noise must be a symmetric precision matrix.")
-    return _Dense(ops, ops.from_numpy(W)), {"noise": "precision matrix"}
-
-
-def _estimated_metric(kind: str, X, cond: Conditions, ops):
-    """Noise precision from the residuals, as rsatoolbox's ``prec_from_residuals`` with
-    ``dof = n_obs - n_cond`` (which is what ``prec_from_unbalanced`` uses)."""
-    n_obs, n_features = X.shape
-    C = cond.n_cond
-    dof = n_obs - C
-    if dof < 1:
-        raise ValueError(
-            f"noise={kind!r} is estimated from the residuals around the condition means, "
-            f"but there are {n_obs} observations for {C} conditions: no residual degrees "
-            "of freedom. Give a precision matrix instead."
-        )
-    counts = np.bincount(cond.codes, minlength=C)
-    M = ops.group_sums(X, cond.codes, C) / ops.from_numpy(counts)[:, None]
-    idx = cond.codes
-    if ops.name == "torch":
-        idx = ops.torch.as_tensor(idx, device=ops.device)
-    R = X - M[idx]
-    R = R - ops.colmean(R)  # rsatoolbox demeans the residuals once more
-    sumsq = (R * R).sum(0)
-    if kind == "shrinkage_eye" or kind == "shrinkage":
-        G = ops.gram(R)
-        norms = G.diagonal()
-        n = n_obs
-        s_fro2 = ops.sum(G * G) / n**2  # ||R^T R / n||_F^2
-        b2 = (ops.sum(norms * norms) / n - s_fro2) / n
-        m = ops.sum(norms) / (n * n_features)
-        d2 = s_fro2 - m * m * n_features
-        if d2 <= 0:
-            # the sample covariance is a multiple of the identity already
-            alpha, beta = m * n / dof, 0.0
-            lam = 1.0
-        else:
-            b2 = min(d2, b2)
-            lam = b2 / d2
-            alpha = lam * m * n / dof
-            beta = (1.0 - lam) / dof
-        if alpha <= 0:
-            raise ValueError(
-                f"noise={kind!r}: the estimated shrinkage is 0, so the covariance estimate is "
-                "the sample covariance, which is singular here. Give a precision matrix."
-            )
-        info = {"noise": "shrinkage_eye", "noise_shrinkage": float(lam), "noise_dof": dof}
-        if beta == 0.0:
-            w = ops.from_numpy(np.full(n_features, 1.0 / alpha))[None, :]
-            return _Diagonal(w), info
-        dinv = 1.0 / alpha
-        V = R * dinv
-        inner = G * dinv
-        inner = inner + ops.from_numpy(np.eye(n_obs) / beta)
-        return _Woodbury(ops, dinv, V, ops.spd_inverse(inner)), info
-    var = sumsq / dof
-    zero = ops.to_numpy(var) <= 0
-    if zero.any():
-        raise ValueError(
-            f"noise={kind!r} divides by the residual variance of each feature, but "
-            f"{int(zero.sum())} of {n_features} features have zero residual variance "
-            "(e.g. units that never respond). Drop those features or use noise='shrinkage'."
-        )
-    info = {"noise": kind, "noise_dof": dof}
-    if kind == "diag":
-        return _Diagonal((1.0 / var)[None, :]), info
-    # shrinkage_diag (Schäfer & Strimmer 2005) with rsatoolbox's normalisations
-    n = n_obs
-    Z = R / ops.sqrt(var)[None, :]
-    GZ = ops.gram(Z)
-    q = GZ.diagonal()  # sum over features of z^2, per residual
-    diag_part = ops.sum(sumsq * sumsq / (var * var))  # sum_i (sum_r z_ri^2)^2
-    off_s = (ops.sum(GZ * GZ) - diag_part) / (n - 1) ** 2
-    off_s2 = (ops.sum(q * q) - ops.sum(Z**4)) / (n - 1)
-    var_hat = n / dof**2 * (off_s2 - off_s)
-    lam = var_hat / off_s if off_s > 0 else 1.0
-    lam = max(min(lam, 1.0), 0.0)
-    info["noise_shrinkage"] = float(lam)
-    if lam >= 1.0:
-        return _Diagonal((1.0 / var)[None, :]), info
-    if lam <= 0.0:
-        raise ValueError(
-            f"noise={kind!r}: the estimated shrinkage is 0, so the covariance estimate is "
-            "the sample covariance, which is singular here. Use noise='shrinkage'."
-        )
-    dinv = (1.0 / (lam * var))[None, :]
-    c = (1.0 - lam) / dof
-    V = R * dinv
-    inner = ops.gram(V, R) + ops.from_numpy(np.eye(n_obs) / c)
-    return _Woodbury(ops, dinv, V, ops.spd_inverse(inner)), info
 
 
 # -- RDMs objects ----------------------------------------------------------------------------
@@ -569,7 +394,3 @@ def _same(a, b) -> bool:
         return bool(np.all(a == b))
     except Exception:  # noqa: BLE001 - incomparable values are different
         return False
-
-
-def _describe_methods() -> str:
-    return format_choices(METHODS)
