@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from ._utils import check_positive_int, format_choices, logger, resolve_device
+from ._utils import check_positive_int, format_choices, hide_progress, logger, resolve_device
 from .activations import Activations
 from .stimuli import StimulusSet
-from .zoo._train import check_input_shape
+from .zoo import check_input_shape
 
 __all__ = ["extract", "layer_names"]
 
@@ -88,8 +89,10 @@ def _model_provenance(model: nn.Module) -> dict:
     }
     if isinstance(getattr(model, "config", None), dict):
         prov["architecture"] = dict(model.config)
-    if info.get("data_source"):
-        prov["training_data"] = info["data_source"]
+    spec = info.get("recipe")
+    if isinstance(spec, dict):
+        prov["training_data"] = spec.get("data")
+        prov["recipe"] = info.get("recipe_key")
     return prov
 
 
@@ -187,14 +190,12 @@ def extract(
     was_training = model.training
     home = next(iter(model.parameters()), torch.empty(0)).device
     handles = [m.register_forward_hook(make_hook(k)) for k, m in hooked.items()]
-    from tqdm.auto import tqdm
-
     try:
         model.to(device).eval()
         images = stimuli.tensor()
         with torch.inference_mode():
             for start in tqdm(range(0, n, batch_size), desc="extract", unit="batch",
-                              disable=None if progress is None else not progress, leave=False):
+                              disable=hide_progress(progress), leave=False):
                 xb = images[start : start + batch_size]
                 if hooked:
                     captured.clear()

@@ -2,6 +2,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -170,8 +171,10 @@ def test_save_refuses_non_zoo_models(tmp_path):
 
 
 def test_load_model_missing_says_how_to_train(home):
-    with pytest.raises(FileNotFoundError, match=r"dnnrsa train expression --seed 3"):
+    with pytest.raises(FileNotFoundError, match=r"dnnrsa train expression --seed 3`"):
         dnnrsa.load_model("expression", seed=3)
+    with pytest.raises(FileNotFoundError, match=r"dnnrsa train expression --seed 3 --quick`"):
+        dnnrsa.load_model("expression", seed=3, quick=True)
     with pytest.raises(ValueError, match=r"variant.*\{expression, identity, scene, untrained\}"):
         dnnrsa.load_model("expresion")
 
@@ -179,14 +182,122 @@ def test_load_model_missing_says_how_to_train(home):
 def test_untrained_variant_round_trip_is_seeded(home):
     p0 = zoo.train_variant("untrained", 0, quick=True)
     p1 = zoo.train_variant("untrained", 1, quick=True)
-    assert p0 == zoo.checkpoint_path("untrained", 0)
-    a = dnnrsa.load_model("untrained", seed=0)
+    assert p0 == zoo.checkpoint_path("untrained", 0, quick=True)
+    a = dnnrsa.load_model("untrained", seed=0, quick=True)
     b = dnnrsa.load_model(str(p0))
-    c = dnnrsa.load_model("untrained", seed=1)
+    c = dnnrsa.load_model("untrained", seed=1, quick=True)
     assert torch.equal(a.conv1.weight, b.conv1.weight)
     assert not torch.equal(a.conv1.weight, c.conv1.weight)
     assert a.config["growth"] == zoo.QUICK["arch"]["growth"]
     assert a.dnnrsa_info["variant"] == "untrained" and p1.exists()
+
+
+def test_quick_and_full_networks_never_share_a_checkpoint(home):
+    """The review's defect: `train expression` after `train expression --quick` said "already
+    trained" and kept the quick net. Each recipe now has its own folder, and loading by name
+    never hands back another recipe's network."""
+    quick = zoo.train_variant("untrained", 0, quick=True)
+    full = zoo.checkpoint_path("untrained", 0)
+    assert quick != full and quick.parent.name.startswith("quick-init-")
+    assert full.parent.name.startswith("full-init-")
+    with pytest.raises(FileNotFoundError, match=r"quick-init-\w+ \(seeds 0; load with quick=True\)"):
+        dnnrsa.load_model("untrained", seed=0)  # only the quick one exists
+    assert zoo.train_variant("untrained", 0) == full  # trains the full one, not "already trained"
+    assert dnnrsa.load_model("untrained", seed=0).config["growth"] == 32
+    assert dnnrsa.load_model("untrained", seed=0, quick=True).config["growth"] == zoo.QUICK["arch"]["growth"]
+    table = zoo.list_models()
+    assert sorted(table.recipe.str.split("-").str[0]) == ["full", "quick"]
+    assert list(table.seed) == [0, 0] and set(table.variant) == {"untrained"}
+
+
+def test_recipe_follows_everything_that_makes_the_weights():
+    base = zoo.recipe("expression", quick=True)
+    keys = {zoo.recipe_key(base),
+            zoo.recipe_key(zoo.recipe("expression", quick=True, epochs=3)),
+            zoo.recipe_key(zoo.recipe("expression")),
+            zoo.recipe_key(zoo.recipe("expression", data="paper", quick=True)),
+            zoo.recipe_key(zoo.recipe("identity", quick=True))}
+    assert len(keys) == 5
+    assert zoo.recipe_key(base) == zoo.recipe_key(zoo.recipe("expression", quick=True, epochs=10))
+    assert zoo.recipe_key(zoo.recipe("expression", quick=True, epochs=3)).startswith("quick-3ep-")
+    assert base["training_data"]["version"] == dnnrsa.datasets.DATA_VERSION
+    assert base["architecture"] == dict(architecture="ccn2022", **zoo.QUICK["arch"])
+    with pytest.raises(ValueError, match="epochs=3 does not apply to the untrained variant"):
+        zoo.recipe("untrained", epochs=3)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1, got 0"):
+        zoo.recipe("expression", epochs=0)
+
+
+def test_epochs_override_is_its_own_checkpoint(home, monkeypatch, rng):
+    """--epochs no longer collides with the preset's network."""
+    x = rng.random((14, 1, 32, 32)).astype(np.float32)
+    meta = pd.DataFrame({"expression": list("abcdefg") * 2})
+    tiny = dnnrsa.StimulusSet(x, meta, name="tiny")
+    monkeypatch.setattr(zoo._registry, "training_data", lambda *a, **k: (tiny, tiny))
+    one = zoo.train_variant("expression", 0, quick=True, epochs=1, device="cpu", progress=False)
+    two = zoo.train_variant("expression", 0, quick=True, epochs=2, device="cpu", progress=False)
+    assert one != two and one.exists() and two.exists()
+    assert dnnrsa.load_model("expression", quick=True, epochs=1).dnnrsa_info["epoch"] == 1
+    assert dnnrsa.load_model("expression", quick=True, epochs=2).dnnrsa_info["epoch"] == 2
+    with pytest.raises(FileNotFoundError, match=r"load with quick=True, epochs=1\)"):
+        dnnrsa.load_model("expression", quick=True)  # the preset's 10 epochs were never trained
+
+
+def test_a_moved_or_edited_checkpoint_is_refused(home):
+    path = zoo.train_variant("untrained", 1, quick=True)
+    target = zoo.checkpoint_path("untrained", 2, quick=True)
+    for suffix in (".safetensors", ".json"):  # seed 1's files put where seed 2 belongs
+        target.with_suffix(suffix).write_bytes(path.with_suffix(suffix).read_bytes())
+    with pytest.raises(ValueError, match="with seed 1, not .* with seed 2"):
+        dnnrsa.load_model("untrained", seed=2, quick=True)
+    info = json.loads(path.with_suffix(".json").read_text())
+    info["recipe"]["architecture"]["growth"] = 16
+    path.with_suffix(".json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="was made by recipe"):
+        dnnrsa.load_model("untrained", seed=1, quick=True)
+
+
+def test_an_unkeyed_checkpoint_of_dnnrsa_0_1_is_not_loaded_by_name(home):
+    net = zoo.build("ccn2022", n_classes=7)
+    old = home / "models" / "synthetic" / "untrained" / "seed00.safetensors"
+    zoo.save(net, old)
+    with pytest.raises(FileNotFoundError, match="checkpoint of dnnrsa 0.1"):
+        dnnrsa.load_model("untrained", seed=0)
+    assert isinstance(dnnrsa.load_model(old), zoo.CCNDenseNet)  # by path it loads
+
+
+def test_training_leaves_the_global_torch_generator_alone(home, rng):
+    x, y = _toy_task(rng, n=32)
+    net = zoo.build("ccn2022", n_classes=2, growth=4, input_size=16, dropout=0.2)
+    torch.manual_seed(7)
+    before = torch.random.get_rng_state()
+    zoo.train(net, (x, y), epochs=1, device="cpu", progress=False, seed=3)
+    zoo.train_variant("untrained", 0, quick=True)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(lr=float("nan")), "lr must be a finite number > 0, got nan"),
+    (dict(lr=-0.1), "lr must be a finite number > 0"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
+    (dict(momentum=1.0), "momentum must be in"),
+    (dict(seed=2**63), "seed must be an integer between 0 and"),
+])
+def test_train_refuses_bad_protocol_before_any_step(rng, kwargs, match):
+    x, y = _toy_task(rng, n=16)
+    net = zoo.build("ccn2022", n_classes=2, growth=4, input_size=16)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises((ValueError, TypeError), match=match):
+        zoo.train(net, (x, y), epochs=1, device="cpu", progress=False, **kwargs)
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+
+
+def test_evaluate_is_the_old_name_of_accuracy(rng):
+    x, y = _toy_task(rng, n=16)
+    net = zoo.build("ccn2022", n_classes=2, growth=4, input_size=16)
+    with pytest.warns(FutureWarning, match="renamed dnnrsa.zoo.accuracy"):
+        old = zoo.evaluate(net, x, y, device="cpu")
+    assert old == zoo.accuracy(net, x, y, device="cpu")
 
 
 @pytest.mark.gpu

@@ -1,18 +1,22 @@
 """The model zoo: the CCN-2022 DenseNet, its trained variants x seeds, training and
-checkpoints (safetensors + JSON sidecar, never pickle)."""
+checkpoints (safetensors + JSON sidecar, never pickle), each checkpoint filed under the
+recipe that made it."""
 
 from ._checkpoint import build, load, read_info, save
-from ._densenet import ARCHITECTURES, PAPER_LAYERS, CCNDenseNet
+from ._densenet import ARCHITECTURES, PAPER_LAYERS, CCNDenseNet, check_input_shape
 from ._registry import (
     FULL,
     QUICK,
     VARIANTS,
     checkpoint_path,
+    list_models,
     load_model,
+    recipe,
+    recipe_key,
     train_variant,
     training_data,
 )
-from ._train import TrainHistory, evaluate, train
+from ._train import TrainHistory, accuracy, evaluate, train
 
 __all__ = [
     "ARCHITECTURES",
@@ -22,12 +26,17 @@ __all__ = [
     "QUICK",
     "TrainHistory",
     "VARIANTS",
+    "accuracy",
     "build",
+    "check_input_shape",
     "checkpoint_path",
     "evaluate",
+    "list_models",
     "load",
     "load_model",
     "read_info",
+    "recipe",
+    "recipe_key",
     "save",
     "train",
     "train_variant",

@@ -110,7 +110,7 @@ def read_info(path: str | os.PathLike) -> dict:
     return meta
 
 
-def load(path: str | os.PathLike, *, device: Any = "cpu") -> nn.Module:
+def load(path: str | os.PathLike, *, device: Any = "auto") -> nn.Module:
     """Rebuild a zoo network from a checkpoint written by :func:`save`.
 
     The network is returned in eval mode with ``model.dnnrsa_info`` holding the sidecar.

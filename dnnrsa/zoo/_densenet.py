@@ -8,6 +8,7 @@ needs no translation table: ``conv1``, ``dense1``, ``trans1``, ``dense2``, ``tra
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,26 @@ from torch import nn
 
 from .._utils import check_positive_int
 
+#: The layers the study reads out, in forward order.
 PAPER_LAYERS = ("conv1", "dense1", "dense2", "dense3")
+
+
+def check_input_shape(model: nn.Module, shape: Sequence[int], argument: str = "stimuli") -> None:
+    """Raise a clear ValueError when images of ``shape`` (C, H, W) do not fit a zoo network
+    (one whose ``config`` names ``in_channels`` and ``input_size``); other networks pass.
+
+    Training and extraction both call it, before any work."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict) or "in_channels" not in config:
+        return
+    want = (config["in_channels"], config["input_size"], config["input_size"])
+    if tuple(shape) != want:
+        raise ValueError(
+            f"Argument {argument} has images of shape {tuple(shape)} (channels, height, width) "
+            f"but the model takes {want}. Render or load the images at that size "
+            f"(e.g. size={want[1]}), or build the model with in_channels={shape[0]}, "
+            f"input_size={shape[1]}."
+        )
 
 
 class DenseLayer(nn.Module):

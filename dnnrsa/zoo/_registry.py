@@ -1,18 +1,39 @@
-"""The study's trained variants x seeds: where their checkpoints live, how to train them,
-and how to load them by name."""
+"""The study's trained variants x seeds: the recipe that makes each checkpoint, where it
+lives, how to train it and how to load it by name.
+
+A checkpoint's place follows everything that decides its weights apart from the seed: the
+variant, the training data (synthetic, with the renderer's version, or the real sets),
+the preset (``quick`` or ``full``), the architecture and the training protocol (epochs
+included). Those make a *recipe*; its key names the folder::
+
+    $DNNRSA_HOME/models/<data>/<variant>/<preset>-<epochs>ep-<digest>/seedNN.safetensors
+
+so a quick network and a full one, or 10 and 200 epochs, never share a path, and loading
+by name checks the sidecar's recipe before handing a network back.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+import pandas as pd
 from torch import nn
 
-from .._utils import check_choice, check_positive_int, dnnrsa_home, logger
-from ._checkpoint import build, load, save
+from .. import datasets
+from .._utils import (
+    check_choice,
+    check_positive_int,
+    check_seed,
+    dnnrsa_home,
+    logger,
+    torch_seed,
+)
+from ._checkpoint import build, load, read_info, save
 from ._train import train
 
 
@@ -81,54 +102,117 @@ def check_variant(variant: str) -> Variant:
     return VARIANTS[variant]
 
 
-def checkpoint_path(variant: str, seed: int = 0, *, data: str = "synthetic",
-                    home: str | os.PathLike | None = None) -> Path:
-    """Where the checkpoint of ``variant`` x ``seed`` trained on ``data`` lives:
-    ``HOME/models/DATA/VARIANT/seedNN.safetensors`` (HOME: ``$DNNRSA_HOME`` or
-    ``~/.cache/dnnrsa``)."""
-    check_variant(variant)
+def recipe(variant: str, *, data: str = "synthetic", quick: bool = False,
+           epochs: int | None = None) -> dict:
+    """Everything that decides a zoo checkpoint's weights apart from the seed, as a
+    JSON-ready dict (written into each checkpoint's sidecar).
+
+    Parameters
+    ----------
+    variant : {"expression", "identity", "scene", "untrained"}
+    data : {"synthetic", "paper"}
+        ``"synthetic"``: dnnrsa's rendered sets (the recipe records the renderer's
+        ``dnnrsa.datasets.DATA_VERSION``); ``"paper"``: the local copies of FER2013,
+        CelebA and UC Merced.
+    quick : bool
+        The quick preset (:data:`QUICK`) instead of the paper's protocol (:data:`FULL`).
+    epochs : int, optional
+        Override the preset's number of epochs. The untrained variant is never trained, so
+        it takes none.
+
+    Returns
+    -------
+    dict
+        ``variant``, ``data``, ``preset``, ``architecture`` (the options of
+        :func:`dnnrsa.zoo.build`), ``training`` (the protocol, None when untrained) and
+        ``training_data`` (which generator or data set, with its options; None when
+        untrained). :func:`recipe_key` names it.
+    """
+    v = check_variant(variant)
     check_choice("data", data, DATA_SOURCES)
-    seed = check_positive_int("seed", seed, 0)
-    return dnnrsa_home(home) / "models" / data / variant / f"seed{seed:02d}.safetensors"
+    preset_name = "quick" if quick else "full"
+    preset = QUICK if quick else FULL
+    architecture = dict(architecture="ccn2022", **preset["arch"])
+    if v.target is None:
+        if epochs is not None:
+            raise ValueError(
+                f"Argument epochs={epochs!r} does not apply to the untrained variant: it is "
+                "initialised and never trained. Leave epochs unset."
+            )
+        return dict(variant=variant, data=data, preset=preset_name, architecture=architecture,
+                    training=None, training_data=None)
+    epochs = preset["epochs"] if epochs is None else check_positive_int("epochs", epochs, 1)
+    training = dict(epochs=epochs, batch_size=preset["batch_size"],
+                    optimizer=preset["optimizer"], lr=preset["lr"], lr_step=preset["lr_step"],
+                    augment=augment_for(variant))
+    if data == "synthetic":
+        source = dict(generator=v.synthetic_data, version=datasets.DATA_VERSION,
+                      **preset["data"][variant])
+    else:
+        source = dict(dataset=v.paper_data)
+    source["size"] = preset["arch"]["input_size"]
+    return dict(variant=variant, data=data, preset=preset_name, architecture=architecture,
+                training=training, training_data=source)
+
+
+def recipe_key(spec: dict) -> str:
+    """The folder name of a recipe: ``<preset>-<epochs>ep-<digest>`` (``<preset>-init-``
+    for the untrained variant), the digest being the first 8 hex digits of the SHA-256 of
+    the recipe's canonical JSON. Readable at a glance, unique per recipe."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    training = spec.get("training")
+    length = "init" if training is None else f"{training['epochs']}ep"
+    return f"{spec['preset']}-{length}-{digest}"
+
+
+def checkpoint_path(variant: str, seed: int = 0, *, data: str = "synthetic",
+                    quick: bool = False, epochs: int | None = None,
+                    home: str | os.PathLike | None = None) -> Path:
+    """Where the checkpoint of ``variant`` x ``seed`` made by the recipe
+    (``data``, ``quick``, ``epochs``) lives:
+    ``HOME/models/DATA/VARIANT/RECIPE_KEY/seedNN.safetensors`` (HOME: ``$DNNRSA_HOME`` or
+    ``~/.cache/dnnrsa``; RECIPE_KEY: :func:`recipe_key`)."""
+    spec = recipe(variant, data=data, quick=quick, epochs=epochs)
+    seed = check_seed("seed", seed)
+    return _variant_dir(variant, data, home) / recipe_key(spec) / f"seed{seed:02d}.safetensors"
+
+
+def _variant_dir(variant: str, data: str, home) -> Path:
+    return dnnrsa_home(home) / "models" / data / variant
 
 
 def training_data(variant: str, *, data: str = "synthetic", quick: bool = False,
-                  seed: int = 0, size: int | None = None, data_root=None):
+                  size: int | None = None, data_root=None):
     """The (train, test) StimulusSets a variant learns from."""
-    from .. import datasets
-
     v = check_variant(variant)
     check_choice("data", data, DATA_SOURCES)
     if v.target is None:
         raise ValueError("The untrained variant has no training data.")
     preset = QUICK if quick else FULL
     size = preset["arch"]["input_size"] if size is None else size
-    opts = dict(preset["data"][variant])
     if data == "synthetic":
         make = getattr(datasets, v.synthetic_data)
+        opts = dict(preset["data"][variant])
         # The data seed is fixed across network seeds: seeds vary the initialisation
         # and batch order, as in the study, not the training images.
         return (make(split="train", size=size, seed=0, **opts),
                 make(split="test", size=size, seed=0, **opts))
-    from ..datasets import data_root as _data_root
-
-    def root(name):
-        return _data_root(data_root) / name
-
-    loaders = {
-        "expression": lambda split: datasets.fer2013(
-            root("fer2013"), split={"train": "train", "test": "public_test"}[split], size=size),
-        "identity": lambda split: datasets.celeba_identities(root("celeba"), split=split,
-                                                              size=size),
-        "scene": lambda split: datasets.uc_merced(root("uc_merced"), split=split, size=size),
-    }
-    return loaders[variant]("train"), loaders[variant]("test")
+    base = datasets.data_root(data_root)
+    if variant == "expression":
+        return (datasets.fer2013(base / "fer2013", split="train", size=size),
+                datasets.fer2013(base / "fer2013", split="public_test", size=size))
+    if variant == "identity":
+        return (datasets.celeba_identities(base / "celeba", split="train", size=size),
+                datasets.celeba_identities(base / "celeba", split="test", size=size))
+    return (datasets.uc_merced(base / "uc_merced", split="train", size=size),
+            datasets.uc_merced(base / "uc_merced", split="test", size=size))
 
 
-def datasets_augment(variant: str) -> str | None:
-    from ..datasets import CELEBA_TRAIN_AUGMENT
-
-    return CELEBA_TRAIN_AUGMENT if variant == "identity" else None
+def augment_for(variant: str) -> str | None:
+    """The paper flipped CelebA images for the identity networks; its FER2013 flip never
+    fired (quirk 1 of PAPER.md), so expression networks train without augmentation."""
+    return datasets.CELEBA_TRAIN_AUGMENT if variant == "identity" else None
 
 
 def train_variant(
@@ -159,7 +243,8 @@ def train_variant(
         A narrow network on 32 x 32 images for a few epochs (minutes on a CPU) instead of
         the paper's network and 200 epochs.
     epochs : int, optional
-        Override the preset's number of epochs.
+        Override the preset's number of epochs (a recipe of its own: it never overwrites
+        or loads as the preset's network).
     home : path, optional
         Models folder (default ``$DNNRSA_HOME`` or ``~/.cache/dnnrsa``).
     overwrite : bool
@@ -168,40 +253,39 @@ def train_variant(
     Returns
     -------
     pathlib.Path
-        The checkpoint written.
+        The checkpoint written (or found).
     """
     v = check_variant(variant)
-    path = checkpoint_path(variant, seed, data=data, home=home)
+    spec = recipe(variant, data=data, quick=quick, epochs=epochs)
+    key = recipe_key(spec)
+    path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home)
+    seed = check_seed("seed", seed)
     if path.exists() and not overwrite:
         logger.info("%s seed %d already trained at %s", variant, seed, path)
         return path
-    preset = QUICK if quick else FULL
+    arch = dict(spec["architecture"])
+    arch.pop("architecture")
     if v.target is None:
-        n_classes = 7
-        torch.manual_seed(seed)
-        model = build("ccn2022", n_classes=n_classes, **preset["arch"])
-        model.dnnrsa_info = dict(seed=int(seed), epoch=0, target=None, classes=None,
-                                 data=None, test_accuracy=None)
-        return save(model, path, variant=variant, quick=bool(quick), data_source=data)
+        with torch_seed(seed):
+            model = build("ccn2022", n_classes=7, **arch)
+        model.dnnrsa_info = dict(seed=seed, epoch=0, target=None, classes=None, data=None,
+                                 test_accuracy=None)
+        return save(model, path, variant=variant, recipe=spec, recipe_key=key)
     train_set, test_set = training_data(variant, data=data, quick=quick,
-                                        size=preset["arch"]["input_size"], data_root=data_root)
-    n_classes = len(train_set.classes(v.target))
-    torch.manual_seed(seed)
-    model = build("ccn2022", n_classes=n_classes, **preset["arch"])
-    # The paper flipped CelebA images for the identity networks; its FER2013 flip never
-    # fired (quirk 1 of PAPER.md), so expression networks train without augmentation.
-    augment = datasets_augment(variant)
+                                        size=arch["input_size"], data_root=data_root)
+    with torch_seed(seed):
+        model = build("ccn2022", n_classes=len(train_set.classes(v.target)), **arch)
+    protocol = spec["training"]
     hist = train(
         model, train_set, target=v.target, test=test_set, test_every=5,
-        epochs=preset["epochs"] if epochs is None else epochs,
-        batch_size=preset["batch_size"], optimizer=preset["optimizer"], lr=preset["lr"],
-        lr_step=preset["lr_step"],
-        augment=augment, seed=seed, device=device, progress=progress,
+        epochs=protocol["epochs"], batch_size=protocol["batch_size"],
+        optimizer=protocol["optimizer"], lr=protocol["lr"], lr_step=protocol["lr_step"],
+        augment=protocol["augment"], seed=seed, device=device, progress=progress,
     )
     logger.info("%s seed %d: train accuracy %.3f, test accuracy %.3f (%.0f s)", variant, seed,
                 hist.train_accuracy[-1], hist.test_accuracy[-1], hist.seconds)
     model.dnnrsa_info["data"].update(source=data, test=test_set.name, n_test=len(test_set))
-    return save(model, path, variant=variant, quick=bool(quick), data_source=data)
+    return save(model, path, variant=variant, recipe=spec, recipe_key=key)
 
 
 def load_model(
@@ -209,46 +293,139 @@ def load_model(
     seed: int = 0,
     *,
     data: str = "synthetic",
+    quick: bool = False,
+    epochs: int | None = None,
     home: str | os.PathLike | None = None,
-    device: Any = "cpu",
+    device: Any = "auto",
 ) -> nn.Module:
     """Load a trained variant x seed of the study from the models folder, or a checkpoint
     from a path.
 
+    By name, the checkpoint of exactly the recipe asked for (``data``, ``quick``,
+    ``epochs``) is loaded, and its sidecar must say it was made by that recipe and seed:
+    a quick network is never handed back for a full one.
+
     Parameters
     ----------
     variant : {"expression", "identity", "scene", "untrained"} or path
-        A variant name, or the path of a ``.safetensors`` checkpoint.
+        A variant name, or the path of a ``.safetensors`` checkpoint (loaded as it is).
     seed : int
         Which of the variant's networks.
     data : {"synthetic", "paper"}
         Which training data the network saw.
+    quick : bool
+        The quick preset's network (``dnnrsa train VARIANT --quick``).
+    epochs : int, optional
+        A network trained with a non-default number of epochs (``--epochs``).
     home : path, optional
         Models folder (default ``$DNNRSA_HOME`` or ``~/.cache/dnnrsa``).
+    device : {"auto", "cpu", "cuda", ...}
+        Where to put the network.
 
     Returns
     -------
     torch.nn.Module
         The network in eval mode, ``model.dnnrsa_info`` holding its sidecar.
 
+    Raises
+    ------
+    FileNotFoundError
+        No checkpoint of that recipe and seed; the message lists the recipes that are
+        trained for the variant and how to train or load them.
+    ValueError
+        The checkpoint's sidecar names another recipe or seed.
+
     Examples
     --------
     >>> model = dnnrsa.load_model("expression", seed=3)  # doctest: +SKIP
+    >>> quick = dnnrsa.load_model("expression", seed=3, quick=True)  # doctest: +SKIP
     """
     if isinstance(variant, os.PathLike) or (isinstance(variant, str) and variant not in VARIANTS
                                             and (os.sep in variant or variant.endswith(".safetensors"))):
         return load(variant, device=device)
-    path = checkpoint_path(variant, seed, data=data, home=home)
+    spec = recipe(variant, data=data, quick=quick, epochs=epochs)
+    key = recipe_key(spec)
+    path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home)
     if not path.exists():
-        if not path.parent.parent.parent.exists():
-            where = f"the models folder {path.parent.parent.parent} does not exist"
-        else:
-            where = f"there is no checkpoint at {path}"
-        raise FileNotFoundError(
-            f"No trained {variant!r} network for seed {seed} ({data} data): {where}. Train it "
-            f"with `dnnrsa train {variant} --seed {seed} --data {data}` (add --quick for a "
-            "small CPU run), or point DNNRSA_HOME at a folder that has it."
+        raise FileNotFoundError(_missing_message(variant, seed, data, quick, epochs, key, home))
+    info = read_info(path)
+    if info.get("recipe_key") != key or info.get("recipe") != spec or info.get("seed") != seed:
+        raise ValueError(
+            f"The checkpoint at {path} was made by recipe {info.get('recipe_key')!r} with seed "
+            f"{info.get('seed')!r}, not by {key!r} with seed {seed}: it was moved or edited by "
+            f"hand. Retrain it with `{_train_command(variant, seed, data, quick, epochs)} "
+            "--overwrite`."
         )
     model = load(path, device=device)
     model.dnnrsa_info.setdefault("variant", variant)
     return model
+
+
+def _train_command(variant, seed, data, quick, epochs) -> str:
+    return (f"dnnrsa train {variant} --seed {seed}" + (f" --data {data}" if data != "synthetic" else "")
+            + (" --quick" if quick else "") + (f" --epochs {epochs}" if epochs is not None else ""))
+
+
+def _missing_message(variant, seed, data, quick, epochs, key, home) -> str:
+    folder = _variant_dir(variant, data, home)
+    what = (f"No trained {variant!r} network for seed {seed} of recipe {key} ({data} data, "
+            f"{'quick' if quick else 'full'} preset"
+            + (f", {epochs} epochs" if epochs is not None else "") + ")")
+    advice = f"Train it with `{_train_command(variant, seed, data, quick, epochs)}`"
+    if not quick:
+        advice += " (the paper's protocol; add --quick for a small CPU run)"
+    others = list_models(home)
+    others = others[(others.variant == variant) & (others.data == data)] if len(others) else others
+    if len(others):
+        found = []
+        for rkey, rows in others.groupby("recipe", sort=True):
+            r = rows.iloc[0]
+            flags = ("quick=True" if r.preset == "quick" else "quick=False") + (
+                f", epochs={r.epochs}" if r.epochs_override else "")
+            found.append(f"{rkey} (seeds {', '.join(str(s) for s in sorted(rows.seed))}; "
+                         f"load with {flags})")
+        advice += ". Trained recipes of this variant in " + f"{folder}: " + "; ".join(found)
+    elif (folder / f"seed{seed:02d}.safetensors").exists():
+        advice += (f". {folder / f'seed{seed:02d}.safetensors'} is a checkpoint of dnnrsa 0.1, "
+                   "saved before checkpoints were keyed by recipe: nothing says whether it is "
+                   "a quick or a full network, so it is not loaded by name (load it by path "
+                   "if you know what it is)")
+    elif not dnnrsa_home(home).exists():
+        advice += f". The models folder {dnnrsa_home(home)} does not exist yet"
+    return (f"{what}. {advice}; or point DNNRSA_HOME at a folder that has it.")
+
+
+def list_models(home: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The trained checkpoints in the models folder, one row each.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``variant``, ``data``, ``recipe`` (the key), ``preset``, ``epochs``,
+        ``epochs_override`` (True when the epochs differ from the preset's), ``seed``,
+        ``test_accuracy`` and ``path``; sorted. Checkpoints whose sidecar cannot be read
+        are left out (and logged).
+    """
+    rows = []
+    root = dnnrsa_home(home) / "models"
+    for sidecar in sorted(root.glob("*/*/*/seed*.json")) if root.is_dir() else []:
+        try:
+            info = read_info(sidecar)
+        except (ValueError, FileNotFoundError) as exc:
+            logger.warning("list_models: skipping %s (%s)", sidecar, exc)
+            continue
+        spec = info.get("recipe")
+        if not isinstance(spec, dict) or info.get("recipe_key") != sidecar.parent.name:
+            continue
+        training = spec.get("training") or {}
+        preset = QUICK if spec.get("preset") == "quick" else FULL
+        n_epochs = training.get("epochs", 0)
+        rows.append(dict(variant=spec.get("variant"), data=spec.get("data"),
+                         recipe=sidecar.parent.name, preset=spec.get("preset"), epochs=n_epochs,
+                         epochs_override=bool(training) and n_epochs != preset["epochs"],
+                         seed=info.get("seed"), test_accuracy=info.get("test_accuracy"),
+                         path=str(sidecar.with_suffix(".safetensors"))))
+    columns = ["variant", "data", "recipe", "preset", "epochs", "epochs_override", "seed",
+               "test_accuracy", "path"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["variant", "data", "recipe", "seed"], ignore_index=True)

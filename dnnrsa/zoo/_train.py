@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,9 +13,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
-from .._utils import check_choice, check_positive_int, logger, resolve_device
+from .._utils import (
+    REMOVAL_VERSION,
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_seed,
+    hide_progress,
+    logger,
+    resolve_device,
+    torch_seed,
+)
 from ..stimuli import StimulusSet
+from ._densenet import check_input_shape
 
 
 @dataclass
@@ -67,25 +81,12 @@ def _as_tensors(data: Any, target: str | None, classes: Sequence | None, argumen
     )
 
 
-def check_input_shape(model: nn.Module, shape: Sequence[int], argument: str = "stimuli") -> None:
-    """Raise a clear ValueError when images of ``shape`` (C, H, W) do not fit a zoo model."""
-    config = getattr(model, "config", None)
-    if not isinstance(config, dict) or "in_channels" not in config:
-        return
-    want = (config["in_channels"], config["input_size"], config["input_size"])
-    if tuple(shape) != want:
-        raise ValueError(
-            f"Argument {argument} has images of shape {tuple(shape)} (channels, height, width) "
-            f"but the model takes {want}. Render or load the images at that size "
-            f"(e.g. size={want[1]}), or build the model with in_channels={shape[0]}, "
-            f"input_size={shape[1]}."
-        )
-
-
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
-             device: Any = "cpu") -> float:
-    """Top-1 accuracy of ``model`` on images ``x`` with labels ``y`` (eval mode, restored after)."""
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
+             device: Any = "auto") -> float:
+    """Top-1 accuracy of a classifier ``model`` on images ``x`` (N, C, H, W) with integer
+    labels ``y`` (N,); the model's train/eval mode is restored afterwards."""
+    batch_size = check_positive_int("batch_size", batch_size)
     device = resolve_device(device)
     was_training = model.training
     model.eval()
@@ -98,6 +99,15 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     finally:
         model.train(was_training)
     return correct / max(len(x), 1)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
+             device: Any = "auto") -> float:
+    """Deprecated name of :func:`accuracy` (``dnnrsa.rsa.evaluate`` is the RSA one)."""
+    warnings.warn("dnnrsa.zoo.evaluate was renamed dnnrsa.zoo.accuracy (dnnrsa.rsa.evaluate "
+                  f"is another function); the old name stops working in dnnrsa "
+                  f"{REMOVAL_VERSION}.", FutureWarning, stacklevel=2)
+    return accuracy(model, x, y, batch_size=batch_size, device=device)
 
 
 def train(
@@ -164,8 +174,15 @@ def train(
     """
     epochs = check_positive_int("epochs", epochs, 0)
     batch_size = check_positive_int("batch_size", batch_size, 1)
+    lr = check_positive_float("lr", lr)
     lr_step = check_positive_int("lr_step", lr_step, 1)
+    lr_gamma = check_positive_float("lr_gamma", lr_gamma)
     test_every = check_positive_int("test_every", test_every, 1)
+    seed = check_seed("seed", seed)
+    if not 0.0 <= float(momentum) < 1.0:
+        raise ValueError(f"Argument momentum must be in [0, 1), got {momentum!r}.")
+    if not 0.0 <= float(weight_decay) < float("inf"):
+        raise ValueError(f"Argument weight_decay must be a finite number >= 0, got {weight_decay!r}.")
     check_choice("augment", augment, [None, "hflip"])
     check_choice("optimizer", optimizer, ["sgd", "adam"])
     device = resolve_device(device)
@@ -182,8 +199,7 @@ def train(
     home_device = next(model.parameters()).device
     model.to(device)
 
-    gen = torch.Generator().manual_seed(int(seed))
-    torch.manual_seed(int(seed))  # dropout masks draw from the global generator
+    gen = torch.Generator().manual_seed(seed)
     if optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                               weight_decay=weight_decay)
@@ -195,39 +211,39 @@ def train(
     xd, yd = x.to(device), y.to(device)
     n = len(xd)
 
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc="train", unit="epoch", disable=_hide(progress), leave=False)
-    for epoch in bar:
-        model.train()
-        order = torch.randperm(n, generator=gen).to(device)
-        total_loss, correct = 0.0, 0
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            xb, yb = xd[idx], yd[idx]
-            if augment == "hflip":
-                flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
-                xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total_loss += float(loss.detach()) * len(idx)
-            correct += int((out.detach().argmax(1) == yb).sum())
-        hist.epochs.append(epoch + 1)
-        hist.lr.append(opt.param_groups[0]["lr"])
-        hist.loss.append(total_loss / n)
-        hist.train_accuracy.append(correct / n)
-        sched.step()
-        due = (epoch + 1) % test_every == 0 or epoch + 1 == epochs
-        acc = evaluate(model, xt, yt, device=device) if test is not None and due else None
-        hist.test_accuracy.append(acc)
-        bar.set_postfix(loss=f"{hist.loss[-1]:.3f}", acc=f"{hist.train_accuracy[-1]:.2f}",
-                        **({"test": f"{acc:.2f}"} if acc is not None else {}))
-        logger.debug("epoch %d loss %.4f train %.3f test %s", epoch + 1, hist.loss[-1],
-                     hist.train_accuracy[-1], acc)
+    bar = tqdm(range(epochs), desc="train", unit="epoch", disable=hide_progress(progress),
+               leave=False)
+    with torch_seed(seed, device):  # dropout draws from the global generators
+        for epoch in bar:
+            model.train()
+            order = torch.randperm(n, generator=gen).to(device)
+            total_loss, correct = 0.0, 0
+            for i in range(0, n, batch_size):
+                idx = order[i : i + batch_size]
+                xb, yb = xd[idx], yd[idx]
+                if augment == "hflip":
+                    flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
+                    xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+                out = model(xb)
+                loss = F.cross_entropy(out, yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total_loss += float(loss.detach()) * len(idx)
+                correct += int((out.detach().argmax(1) == yb).sum())
+            hist.epochs.append(epoch + 1)
+            hist.lr.append(opt.param_groups[0]["lr"])
+            hist.loss.append(total_loss / n)
+            hist.train_accuracy.append(correct / n)
+            sched.step()
+            due = (epoch + 1) % test_every == 0 or epoch + 1 == epochs
+            acc = accuracy(model, xt, yt, device=device) if test is not None and due else None
+            hist.test_accuracy.append(acc)
+            bar.set_postfix(loss=f"{hist.loss[-1]:.3f}", acc=f"{hist.train_accuracy[-1]:.2f}",
+                            **({"test": f"{acc:.2f}"} if acc is not None else {}))
+            logger.debug("epoch %d loss %.4f train %.3f test %s", epoch + 1, hist.loss[-1],
+                         hist.train_accuracy[-1], acc)
     hist.seconds = time.perf_counter() - start
     hist.images_per_second = n * epochs / hist.seconds if hist.seconds > 0 else 0.0
     model.eval()
@@ -249,16 +265,9 @@ def train(
 
 def _data_checksum(x: torch.Tensor, y: torch.Tensor) -> str:
     """Short SHA-256 of training images and labels: which data made these weights."""
-    import hashlib
-
     h = hashlib.sha256(x.contiguous().numpy().tobytes())
     h.update(y.contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def _hide(progress: bool | None):
-    """tqdm's ``disable``: None hides the bar when not writing to a terminal."""
-    return None if progress is None else not progress
 
 
 def _jsonable(v):
