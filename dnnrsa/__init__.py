@@ -1,17 +1,19 @@
 """dnnrsa: what does layer L of a deep net know, and does it look like the brain?
 
 The verbs most scripts need are here; everything else lives in its subpackage
-(`dnnrsa.datasets`, `dnnrsa.zoo`, ...).
+(`dnnrsa.datasets`, `dnnrsa.zoo`, `dnnrsa.decoding`, `dnnrsa.rsa`, `dnnrsa.study`).
+Stages import only the stages below them: data -> zoo -> extract -> decoding / rsa ->
+study -> cli.
 """
 
-from . import datasets, decoding, rsa, zoo
+from . import datasets, decoding, rsa, study, zoo
 from ._version import __version__
 from .activations import Activations
-from .decoding import DecodingResult, decode
+from .decoding import DecodingResult
 from .extract import extract, layer_names
-from .pipeline import reproduce
 from .rsa import compare, rdm
 from .stimuli import StimulusSet
+from .study import decode, reproduce
 from .zoo import load_model
 
 __all__ = [
@@ -29,5 +31,6 @@ __all__ = [
     "rdm",
     "reproduce",
     "rsa",
+    "study",
     "zoo",
 ]

@@ -36,8 +36,10 @@ def _add_train(sub) -> None:
     p.add_argument("--data-root", default=None,
                    help="folder holding the real data sets (default: $DNNRSA_DATA)")
     p.add_argument("--quick", action="store_true",
-                   help="narrow network, 32 px, few epochs: minutes on a CPU")
-    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+                   help="narrow network, 32 px, few epochs: minutes on a CPU (a recipe of its "
+                   "own: never mistaken for the full network)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="override the preset's number of epochs (also a recipe of its own)")
     p.add_argument("--home", default=None, help="models folder (default: $DNNRSA_HOME or ~/.cache/dnnrsa)")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:N")
     p.add_argument("--overwrite", action="store_true", help="retrain even if the checkpoint exists")
@@ -45,8 +47,9 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .zoo import read_info, train_variant
+    from .zoo import read_info, recipe, train_variant
 
+    recipe(args.variant, data=args.data, quick=args.quick, epochs=args.epochs)  # fail early
     for seed in args.seed:
         path = train_variant(
             args.variant, seed, data=args.data, quick=args.quick, epochs=args.epochs,
@@ -73,12 +76,14 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--data-root", default=None, help="folder of the real data sets (default: $DNNRSA_DATA)")
     p.add_argument("--quick", action="store_true",
                    help="small networks, few seeds, short readouts: minutes on a CPU")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10; 2 when --quick)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="number of seeds (default 10, the paper's; 3 with --quick)")
     p.add_argument("--networks", nargs="+", default=["expression", "identity", "scene", "untrained"])
     p.add_argument("--layers", nargs="+", default=["conv1", "dense1", "dense2", "dense3"])
     p.add_argument("--targets", nargs="+", default=["identity", "expression"])
     p.add_argument("--readout", default="paper", help="paper (default) or linear")
-    p.add_argument("--readout-epochs", type=int, default=None)
+    p.add_argument("--readout-epochs", type=int, default=None,
+                   help="epochs of the paper readout (default 100; 15 with --quick)")
     p.add_argument("--home", default=None, help="models folder (default: $DNNRSA_HOME or ~/.cache/dnnrsa)")
     p.add_argument("--device", default="auto")
     p.add_argument("--jobs", type=int, default=None,
@@ -87,11 +92,10 @@ def _add_reproduce(sub) -> None:
 
 
 def _cmd_reproduce(args) -> int:
-    from .pipeline import reproduce
+    from .study import reproduce
 
-    seeds = args.seeds if args.seeds is not None else 10
     reproduce(
-        data=args.data, networks=args.networks, seeds=seeds, layers=args.layers,
+        data=args.data, networks=args.networks, seeds=args.seeds, layers=args.layers,
         targets=args.targets, quick=args.quick, readout=args.readout,
         readout_epochs=args.readout_epochs, device=args.device, out=args.out,
         home=args.home, data_root=args.data_root, n_jobs=args.jobs,
@@ -117,6 +121,7 @@ def _add_decode(sub) -> None:
     p.add_argument("--epochs", type=int, default=100, help="epochs of the paper readout")
     p.add_argument("--permutations", type=int, default=0, help="label permutations for a p-value")
     p.add_argument("--data", default="synthetic", help="training data of the zoo network")
+    p.add_argument("--quick", action="store_true", help="the zoo network of the quick preset")
     p.add_argument("--data-root", default=None)
     p.add_argument("--home", default=None)
     p.add_argument("--device", default="auto")
@@ -125,18 +130,41 @@ def _add_decode(sub) -> None:
 
 
 def _cmd_decode(args) -> int:
-    from .decoding import decode
+    from pathlib import Path
+
+    from .study import decode
 
     cv = int(args.cv) if args.cv.isdigit() else args.cv
+    if args.csv and not Path(args.csv).expanduser().resolve().parent.is_dir():
+        raise FileNotFoundError(f"--csv {args.csv}: the folder {Path(args.csv).parent} does "
+                                "not exist; create it first.")
     res = decode(args.model, args.layer, target=args.target, cv=cv, stimuli=args.stimuli,
                  readout=args.readout, seed=args.seed, epochs=args.epochs,
-                 n_permutations=args.permutations, data=args.data, data_root=args.data_root,
-                 home=args.home, device=args.device)
+                 n_permutations=args.permutations, data=args.data, quick=args.quick,
+                 data_root=args.data_root, home=args.home, device=args.device)
     frame = res.to_frame()
     print(frame[["held_out", "accuracy", "n_train", "n_test"]].to_string(index=False))
     print(res)
     if args.csv:
         frame.to_csv(args.csv, index=False)
+    return 0
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the trained networks in the models folder")
+    p.add_argument("--home", default=None, help="models folder (default: $DNNRSA_HOME or ~/.cache/dnnrsa)")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args) -> int:
+    from .zoo import list_models
+
+    table = list_models(args.home)
+    if table.empty:
+        print("No trained networks. Train one with `dnnrsa train VARIANT --quick`.")
+        return 0
+    shown = table[["variant", "data", "recipe", "seed", "test_accuracy"]]
+    print(shown.to_string(index=False))
     return 0
 
 
@@ -187,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_reproduce(sub)
     _add_decode(sub)
+    _add_models(sub)
     _add_data(sub)
     return parser
 
@@ -201,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         if args.verbose:
             raise
         print(f"dnnrsa {args.command}: error: {exc}", file=sys.stderr)

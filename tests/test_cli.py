@@ -11,9 +11,21 @@ def test_train_untrained_writes_a_loadable_checkpoint(home, capsys):
     assert main(["train", "untrained", "--seed", "2", "3", "--quick"]) == 0
     out = capsys.readouterr().out
     for seed in (2, 3):
-        path = zoo.checkpoint_path("untrained", seed)
+        path = zoo.checkpoint_path("untrained", seed, quick=True)
         assert str(path) in out
         assert zoo.load(path).dnnrsa_info["seed"] == seed
+
+
+def test_train_full_after_quick_trains_the_full_network(home, capsys):
+    """`dnnrsa train X` after `dnnrsa train X --quick` used to say "already trained"."""
+    assert main(["train", "untrained", "--quick"]) == 0
+    assert main(["train", "untrained"]) == 0
+    out = capsys.readouterr().out
+    assert str(zoo.checkpoint_path("untrained", 0, quick=True)) in out
+    assert str(zoo.checkpoint_path("untrained", 0)) in out
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "quick-init-" in listing and "full-init-" in listing
 
 
 @pytest.mark.parametrize(
@@ -21,10 +33,18 @@ def test_train_untrained_writes_a_loadable_checkpoint(home, capsys):
     [
         (["train", "expresion"], "Unknown value 'expresion' for argument variant"),
         (["train", "expression", "--data", "kaggle"], "Unknown value 'kaggle' for argument data"),
-        (["decode", "untrained", "dense4", "--target", "identity", "--epochs", "1"],
+        (["decode", "untrained", "dense4", "--quick", "--target", "identity", "--epochs", "1"],
          "Unknown value 'dense4' for argument layers"),
         (["reproduce", "--out", "x", "--networks", "alexnet"], "argument networks"),
         (["data", "check", "kdef", "/nonexistent/kdef"], "kdef"),
+        (["decode", "untrained", "dense3", "--target", "identity", "--epochs", "-3"],
+         "epochs must be an integer >= 1, got -3"),
+        (["decode", "untrained", "dense3", "--target", "identity", "--permutations", "-5"],
+         "n_permutations must be an integer >= 0, got -5"),
+        (["reproduce", "--out", "x", "--readout-epochs", "0"],
+         "epochs must be an integer >= 1, got 0"),
+        (["train", "expression", "--seed", str(2**64)], "seed must be an integer between 0"),
+        (["train", "untrained", "--epochs", "5"], "does not apply to the untrained variant"),
     ],
 )
 def test_errors_are_one_line_with_exit_2(home, argv, match, capsys):

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import LeaveOneGroupOut, cross_val_score
@@ -73,6 +74,98 @@ def test_shuffled_training_labels_give_chance(rng):
     assert np.all(np.abs(res.null - p) < bound), (res.null, p, bound)
     assert abs(res.null.mean() - p) < bound
     assert res.p_value == pytest.approx(1 / 9)
+
+
+class _Log(list):
+    """A list that scikit-learn's clone() shares instead of copying."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _Recorder(ClassifierMixin, BaseEstimator):
+    """Predicts the majority class and records, in a log shared by its clones, the rows and
+    labels of every fit."""
+
+    def __init__(self, log=None):
+        self.log = log
+
+    def fit(self, X, y):
+        self.log.append((np.asarray(X).copy(), np.asarray(y).copy()))
+        self.classes_, counts = np.unique(y, return_counts=True)
+        self.majority_ = self.classes_[counts.argmax()]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+
+def test_every_fold_of_every_permutation_trains_on_a_permutation_of_its_own_labels(rng):
+    """The review's defect: one label vector was overwritten fold after fold, and since
+    leave-one-viewpoint-out training sets overlap, only the last fold's labels were a true
+    permutation. Each fold must see its own training rows with a permutation of their true
+    labels (same class counts), and the test labels are never touched."""
+    acts = _factorial(rng, n_id=5, n_expr=3)
+    # unbalanced classes make a wrong permutation show up as wrong class counts
+    keep = ~((acts.metadata.identity == "P0") & (acts.metadata.expression != "E0")).to_numpy()
+    acts = acts[keep]
+    log = _Log()
+    n_perm = 6
+    res = dnnrsa.decode(acts, target="identity", readout=_Recorder(log), n_permutations=n_perm,
+                        seed=3)
+    y = acts.to_arrays("identity")[1]
+    splits, _ = make_splits("viewpoint", acts.metadata, y)
+    assert len(log) == len(splits) * (1 + n_perm)
+    X = acts.X
+    for k in range(1 + n_perm):
+        for f, (tr, _, _) in enumerate(splits):
+            Xfit, yfit = log[k * len(splits) + f]
+            np.testing.assert_allclose(Xfit, X[tr], rtol=1e-6)  # the fold's own training rows
+            np.testing.assert_array_equal(np.bincount(yfit, minlength=5),
+                                          np.bincount(y[tr], minlength=5))
+            if k == 0:
+                np.testing.assert_array_equal(yfit, y[tr])  # the real fit: true labels
+    shuffled = [log[k * len(splits) + f][1] for k in range(1, 1 + n_perm)
+                for f in range(len(splits))]
+    assert sum(not np.array_equal(lab, y[tr]) for lab, (tr, _, _) in
+               zip(shuffled, [s for _ in range(n_perm) for s in splits], strict=True)) >= \
+        len(shuffled) - 1  # they are shuffled (a draw equal to the truth is vanishingly rare)
+    assert res.null.shape == (n_perm,)
+
+
+def test_permutation_p_value_is_reproducible_and_counts_ties(rng):
+    acts = _factorial(rng, n_id=4, n_expr=2)
+    a = dnnrsa.decode(acts, target="identity", readout="linear", n_permutations=5, seed=2)
+    b = dnnrsa.decode(acts, target="identity", readout="linear", n_permutations=5, seed=2)
+    np.testing.assert_array_equal(a.null, b.null)
+    assert a.p_value == (1 + np.sum(a.null >= a.accuracy)) / 6
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(epochs=0), "epochs"),
+    (dict(epochs=-3), "epochs"),
+    (dict(lr=float("nan")), "lr"),
+    (dict(lr=0.0), "lr"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(pool=0), "pool"),
+    (dict(n_permutations=-5), "n_permutations"),
+    (dict(seed=-1), "seed"),
+])
+def test_bad_readout_options_are_refused_before_any_work(rng, kwargs, match):
+    """Negative epochs used to return a chance-level "result"; a NaN lr a NaN loss."""
+    acts = _factorial(rng, n_id=3, n_expr=2)
+    with pytest.raises((ValueError, TypeError), match=match):
+        dnnrsa.decode(acts, target="identity", **kwargs)
+    # a network argument that would take a while is never reached
+    with pytest.raises((ValueError, TypeError), match=match):
+        dnnrsa.decode("expression", "dense3", target="identity", **kwargs)
+
+
+def test_moved_names_say_where_they_went():
+    with pytest.raises(AttributeError, match="moved to dnnrsa.decode"):
+        dnnrsa.decoding.decode  # noqa: B018
+    with pytest.raises(AttributeError, match="dnnrsa.study.default_stimuli"):
+        dnnrsa.decoding.default_stimuli  # noqa: B018
 
 
 def test_same_seed_same_numbers_with_the_paper_readout(rng):

@@ -4,20 +4,26 @@ import pytest
 from scipy import stats
 
 import dnnrsa
-from dnnrsa.stats import difference_from, summarise
+from dnnrsa import zoo
+
+
+def _faces():
+    return dnnrsa.datasets.synthetic_faces(n_identities=6, expressions=("HA", "NE", "SU"),
+                                           sessions=("A",), size=32)
 
 
 def test_reproduce_writes_consistent_tables_figures_and_report(home, tmp_path):
-    faces = dnnrsa.datasets.synthetic_faces(n_identities=6, expressions=("HA", "NE", "SU"),
-                                            sessions=("A",), size=32)
+    faces = _faces()
     out = tmp_path / "study"
-    results = dnnrsa.reproduce(networks=("untrained",), seeds=2, layers=("conv1", "dense3"),
+    results = dnnrsa.reproduce(networks=("untrained",), seeds=3, layers=("conv1", "dense3"),
                                quick=True, readout="linear", stimuli=faces, out=out,
                                device="cpu", progress=False)
-    # 1 network x 2 seeds x 2 layers x 2 targets x 3 folds, plus pixels x 2 targets x 3 folds
-    assert len(results) == 24 + 6
+    # 1 network x 3 seeds x 2 layers x 2 targets x 3 folds, plus pixels x 2 targets x 3 folds
+    assert len(results) == 36 + 6
+    assert sorted(results.seed.dropna().unique()) == [0, 1, 2]
     assert set(results.held_out) == {"HL", "S", "HR"}
-    for name in ("results.csv", "summary.csv", "fig2a.png", "fig2b.png", "report.md"):
+    for name in ("results.csv", "summary.csv", "findings.csv", "fig2a.png", "fig2b.png",
+                 "report.md"):
         assert (out / name).stat().st_size > 0
     assert (out / "fig2a.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.glob("*.partial*"))
@@ -34,23 +40,68 @@ def test_reproduce_writes_consistent_tables_figures_and_report(home, tmp_path):
     line = next(ln for ln in report.splitlines() if ln.startswith("| untrained | identity |"))
     assert "| 7.9 |" in line and "| 6.1 |" in line  # the paper's conv1 and dense3 beside ours
     assert f"{100 * row['mean']:.1f} +- {100 * row['sem']:.1f}" in line
-    assert "not tested in this run" in report  # no expression-trained net in this sweep
+    table = pd.read_csv(out / "findings.csv")
+    assert len(table) == 7 and set(table.verdict) == {"not tested"}  # no trained net here
+    assert "**not tested**" in report and "nan" not in report.lower()
 
 
-def test_difference_from_untrained_combines_sems():
-    res = pd.DataFrame({
-        "network": ["expression"] * 4 + ["untrained"] * 4,
-        "seed": [0, 0, 1, 1] * 2,
-        "layer": "dense3", "target": "identity",
-        "fold": [0, 1] * 4,
-        "accuracy": [0.5, 0.7, 0.6, 0.8, 0.2, 0.2, 0.1, 0.1],
-        "chance": 0.1,
-    })
-    summ = summarise(res)
-    diff = difference_from(summ).iloc[0]
-    assert diff["difference"] == pytest.approx(0.65 - 0.15)
-    expect = np.sqrt(stats.sem([0.6, 0.7]) ** 2 + stats.sem([0.2, 0.1]) ** 2)
-    assert diff["sem"] == pytest.approx(expect)
+def test_one_seed_has_no_sem_no_error_bar_and_no_verdict(home, tmp_path):
+    """The review's defect: a one-seed SEM was shown as 0."""
+    import matplotlib.pyplot as plt
+
+    out = tmp_path / "one"
+    results = dnnrsa.reproduce(networks=("untrained",), seeds=[4], layers=("conv1",),
+                               targets=("expression",), quick=True, readout="linear",
+                               stimuli=_faces(), out=out, device="cpu", progress=False,
+                               pixel_control=False)
+    assert set(results.seed) == {4}
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["sem"].isna().all() and summary["n_seeds"].eq(1).all()
+    report = (out / "report.md").read_text()
+    assert "+- n/a" in report and "+- 0.0" not in report
+    fig = dnnrsa.study.plot_fig2a(dnnrsa.study.summarise(results), ["conv1"], ["expression"])
+    bars = [c for c in fig.axes[0].collections if hasattr(c, "get_segments")]
+    assert bars and all(seg.size == 0 or not np.isfinite(seg).all()
+                        for c in bars for seg in c.get_segments())
+    plt.close(fig)
+
+
+def test_reproduce_honours_the_seeds_asked_for_and_refuses_bad_options_first(home, tmp_path):
+    """quick=True with seeds=10 used to run 2 seeds; readout_epochs=0 meant "unset"."""
+    faces = _faces()
+    res = dnnrsa.reproduce(networks=("untrained",), seeds=4, layers=("conv1",),
+                           targets=("identity",), quick=True, readout="linear",
+                           stimuli=faces, device="cpu", progress=False, pixel_control=False)
+    assert sorted(res.seed.unique()) == [0, 1, 2, 3]
+    bad = [
+        (dict(readout_epochs=0), "epochs must be an integer >= 1, got 0"),
+        (dict(readout_epochs=-3), "epochs must be an integer >= 1, got -3"),
+        (dict(seeds=[]), "seeds is empty"),
+        (dict(seeds=[1, 1]), "lists a seed twice"),
+        (dict(networks=()), "networks is empty"),
+        (dict(out=tmp_path / "a_file"), "is a file"),
+    ]
+    (tmp_path / "a_file").write_text("not a folder")
+    for kwargs, match in bad:
+        with pytest.raises((ValueError, TypeError), match=match):
+            dnnrsa.reproduce(**{**dict(networks=("untrained",), quick=True, stimuli=faces,
+                                       device="cpu", progress=False), **kwargs})
+    assert zoo.list_models().seed.tolist() == [0, 1, 2, 3]  # nothing trained by the bad calls
+
+
+def test_quick_study_defaults_to_three_seeds():
+    assert dnnrsa.study.QUICK_STUDY["seeds"] == 3
+
+
+def test_positional_options_of_reproduce_still_work_with_a_warning(home):
+    faces = _faces()
+    kw = dict(quick=True, readout="linear", stimuli=faces, device="cpu", progress=False,
+              pixel_control=False)
+    with pytest.warns(FutureWarning, match="networks, seeds, layers"):
+        old = dnnrsa.reproduce("synthetic", ("untrained",), 1, ("conv1",), **kw)
+    new = dnnrsa.reproduce("synthetic", networks=("untrained",), seeds=1, layers=("conv1",),
+                           **kw)
+    pd.testing.assert_frame_equal(old, new)
 
 
 @pytest.mark.slow
@@ -58,7 +109,7 @@ def test_expression_network_reads_out_expression_on_new_people_and_views(home):
     """The quick expression net (trained on synthetic_expressions, disjoint identities) carries
     expression on the test faces from a viewpoint the readout never saw."""
     dnnrsa.zoo.train_variant("expression", 0, quick=True, device="cpu", progress=False)
-    net = dnnrsa.load_model("expression", seed=0)
+    net = dnnrsa.load_model("expression", seed=0, quick=True)
     assert net.dnnrsa_info["test_accuracy"] > 1 / 7 + 0.1  # held-out training identities
     faces = dnnrsa.datasets.synthetic_faces(n_identities=20, sessions=("A",), size=32)
     res = dnnrsa.decode(net, "dense3", target="expression", stimuli=faces, readout="linear",

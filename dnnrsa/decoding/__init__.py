@@ -1,19 +1,39 @@
 """Decoding with neuroscience cross-validation: readouts trained on frozen features and
-tested on groups (viewpoints, sessions, runs) they never saw."""
+tested on groups (viewpoints, sessions, runs) they never saw.
+
+This stage works on `dnnrsa.Activations` only (network layers and brain regions alike); it
+imports nothing from the zoo, the data sets or the study. ``dnnrsa.decode``, which also
+accepts a network or a zoo name, resolves and extracts above it.
+"""
 
 from ._cv import make_splits
-from ._decode import DecodingResult, decode, decode_activations, default_stimuli, resolve_model
-from ._readouts import READOUTS, PaperReadout, linear_readout, make_readout
+from ._decode import DecodingResult, decode_activations
+from ._readouts import READOUTS, PaperReadout, check_readout_options, linear_readout, make_readout
 
 __all__ = [
     "READOUTS",
     "DecodingResult",
     "PaperReadout",
-    "decode",
+    "check_readout_options",
     "decode_activations",
-    "default_stimuli",
     "linear_readout",
     "make_readout",
     "make_splits",
-    "resolve_model",
 ]
+
+_MOVED = {
+    "decode": "dnnrsa.decode",
+    "default_stimuli": "dnnrsa.study.default_stimuli",
+    "resolve_model": "dnnrsa.study.resolve_model",
+}
+
+
+def __getattr__(name):
+    # These lived here in dnnrsa 0.1; they resolve zoo names and data sets, which this
+    # stage no longer imports, so they moved up to dnnrsa.study (no import from here).
+    if name in _MOVED:
+        raise AttributeError(
+            f"dnnrsa.decoding.{name} moved to {_MOVED[name]} (decoding works on Activations "
+            "only; dnnrsa.decoding.decode_activations is its entry point)."
+        )
+    raise AttributeError(f"module 'dnnrsa.decoding' has no attribute {name!r}")

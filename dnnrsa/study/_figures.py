@@ -1,4 +1,7 @@
-"""Figures of the study: accuracy per layer (Figure 2A) and trained minus untrained (2B)."""
+"""Figures of the study: accuracy per layer (Figure 2A) and trained minus untrained (2B).
+
+Error bars are SEMs over network seeds; where a SEM is undefined (one seed) no bar is
+drawn, rather than a bar of zero length that would read as "no variability"."""
 
 from __future__ import annotations
 
@@ -13,9 +16,8 @@ TITLES = {"identity": "Identity readout", "expression": "Expression readout"}
 
 
 def _figure(n):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # pyplot is imported when a figure is asked for; the backend stays the user's choice
+    # (matplotlib falls back to Agg by itself where there is no display).
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.2), squeeze=False)
@@ -32,8 +34,8 @@ def _legend_below(fig, axes):
 
 
 def plot_fig2a(summary: pd.DataFrame, layers, targets, *, title: str | None = None):
-    """Mean accuracy per layer with SEM bars, one panel per target, one line per network;
-    dashed: chance; dotted: the pixel control."""
+    """Mean accuracy per layer with SEM bars (none where the SEM is undefined), one panel per
+    target, one line per network; dashed: chance; dotted: the pixel control."""
     fig, axes = _figure(len(targets))
     x = np.arange(len(layers))
     for ax, target in zip(axes, targets):
@@ -42,7 +44,7 @@ def plot_fig2a(summary: pd.DataFrame, layers, targets, *, title: str | None = No
         for k, net in enumerate(nets):
             s = sub[sub.network == net].set_index("layer").reindex(layers)
             off = (k - (len(nets) - 1) / 2) * 0.06
-            ax.errorbar(x + off, 100 * s["mean"], yerr=100 * s["sem"].fillna(0), marker="o",
+            ax.errorbar(x + off, 100 * s["mean"], yerr=100 * s["sem"], marker="o",
                         capsize=3, label=f"{net}-trained" if net != "untrained" else "untrained",
                         color=COLORS.get(net))
         chance = sub["chance"].iloc[0] if len(sub) else np.nan
@@ -65,7 +67,8 @@ def plot_fig2a(summary: pd.DataFrame, layers, targets, *, title: str | None = No
 
 
 def plot_fig2b(diff: pd.DataFrame, layers, targets, *, title: str | None = None):
-    """Trained minus untrained accuracy per layer with SEM bars, one panel per target."""
+    """Trained minus untrained accuracy per layer with the difference's SEM (none where it
+    is undefined), one panel per target."""
     fig, axes = _figure(len(targets))
     x = np.arange(len(layers))
     for ax, target in zip(axes, targets):

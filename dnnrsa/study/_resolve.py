@@ -1,0 +1,190 @@
+"""The top-level verb ``dnnrsa.decode``: resolve a network (a module, a zoo name or a
+checkpoint) and the stimuli, extract the layer, then decode the `Activations` with
+:func:`dnnrsa.decoding.decode_activations`. It sits above decoding so that decoding never
+imports the zoo or the data sets."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from torch import nn
+
+from .. import datasets, zoo
+from .._utils import check_positive_int, format_choices, logger, resolve_device
+from ..activations import Activations
+from ..decoding import DecodingResult, check_readout_options, decode_activations
+from ..extract import extract
+from ..stimuli import StimulusSet
+
+__all__ = ["decode", "default_stimuli", "resolve_model"]
+
+
+def default_stimuli(size: int = 48, *, data_root=None, kind: str | None = None) -> StimulusSet:
+    """The test faces: the local KDEF copy when one is configured (``data_root`` or
+    ``$DNNRSA_DATA`` holding ``kdef/``), else dnnrsa's synthetic faces. Says which in a log
+    line.
+
+    Parameters
+    ----------
+    size : int
+        Image height and width.
+    data_root : path, optional
+        Folder holding ``kdef/`` (default ``$DNNRSA_DATA``).
+    kind : {None, "kdef", "synthetic"}
+        Force one of the two; ``"kdef"`` without a local copy is an error that says how to
+        configure one.
+    """
+    if kind in (None, "kdef"):
+        root = data_root if data_root is not None else os.environ.get("DNNRSA_DATA")
+        if root is not None and (os.path.isdir(os.path.join(root, "kdef")) or kind == "kdef"):
+            logger.info("stimuli: KDEF from %s", os.path.join(root, "kdef"))
+            return datasets.kdef(os.path.join(root, "kdef"), size=size)
+        if kind == "kdef":
+            raise FileNotFoundError(
+                "stimuli='kdef' needs a local KDEF copy: pass data_root= or set DNNRSA_DATA to "
+                "a folder holding kdef/. See data_manifests/kdef.json for how to obtain it."
+            )
+    logger.info("stimuli: synthetic faces (70 identities x 7 expressions x HL/S/HR x 2 "
+                "sessions, %d px); no KDEF copy configured", size)
+    return datasets.synthetic_faces(size=size)
+
+
+def resolve_model(model: Any, seed: int = 0, *, data: str = "synthetic", quick: bool = False,
+                  home=None, device: Any = "auto") -> nn.Module:
+    """An ``nn.Module`` from a module (returned as it is), a zoo variant name (loaded with
+    :func:`dnnrsa.load_model`: ``seed``, ``data``, ``quick``, ``home``) or a checkpoint
+    path."""
+    if isinstance(model, nn.Module):
+        return model
+    if isinstance(model, str) and model in zoo.VARIANTS:
+        return zoo.load_model(model, seed=seed, data=data, quick=quick, home=home, device=device)
+    if isinstance(model, (str, os.PathLike)):
+        if os.path.exists(str(model)) or str(model).endswith((".safetensors", ".json")):
+            return zoo.load(model, device=device)
+        raise ValueError(
+            f"Unknown value {model!r} for argument model. Valid values are a zoo variant "
+            f"{format_choices(zoo.VARIANTS)}, a checkpoint path, a torch.nn.Module or "
+            "dnnrsa.Activations."
+        )
+    raise TypeError(
+        f"Argument model must be a torch.nn.Module, a zoo variant name, a checkpoint path or "
+        f"dnnrsa.Activations, got {type(model).__name__}."
+    )
+
+
+def _resolve_stimuli(stimuli, model, data_root) -> StimulusSet:
+    if isinstance(stimuli, StimulusSet):
+        return stimuli
+    config = getattr(model, "config", None)
+    size = config["input_size"] if isinstance(config, dict) and "input_size" in config else 48
+    if stimuli is None:
+        return default_stimuli(size, data_root=data_root)
+    if isinstance(stimuli, str) and stimuli in ("kdef", "synthetic"):
+        return default_stimuli(size, data_root=data_root, kind=stimuli)
+    shown = f"a {type(stimuli).__name__}" if not isinstance(stimuli, str) else repr(stimuli)
+    raise ValueError(
+        f"Unknown value {shown} for argument stimuli. Valid values are None (KDEF if "
+        "configured, else synthetic), {kdef, synthetic} or a dnnrsa.StimulusSet (wrap images "
+        "and their factor table with dnnrsa.StimulusSet(images, metadata))."
+    )
+
+
+def decode(
+    model: Any,
+    layer: str | None = None,
+    *,
+    target: str,
+    cv: Any = "viewpoint",
+    stimuli: Any = None,
+    readout: Any = "paper",
+    seed: int = 0,
+    epochs: int = 100,
+    pool: int | None = None,
+    batch_size: int = 32,
+    lr: float = 0.1,
+    n_permutations: int = 0,
+    groups: Any = None,
+    device: Any = "auto",
+    data: str = "synthetic",
+    quick: bool = False,
+    data_root: Any = None,
+    home: Any = None,
+) -> DecodingResult:
+    """Read ``target`` out of ``layer`` of ``model``, testing on groups the readout never saw.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, str, path or Activations
+        A network; a zoo variant name (``"expression"``, ``"identity"``, ``"scene"``,
+        ``"untrained"``, with ``seed=``, ``data=``, ``quick=``); a checkpoint path; or
+        precomputed `Activations` (a layer or a brain region), in which case ``layer`` and
+        ``stimuli`` are not needed.
+    layer : str
+        Layer name (``"conv1"``, ``"dense1"``, ``"dense2"``, ``"dense3"``, any module name)
+        or ``"pixels"``, the pixel control (a linear readout on pixel values, same folds).
+    target : str
+        Factor to read out (``"identity"``, ``"expression"``, ...).
+    cv : str, int or scikit-learn splitter
+        ``"viewpoint"`` (default, as the paper: train on two viewpoints, test on the third)
+        or any factor column, leaving one level out at a time; an int for stratified
+        k-fold; or any splitter (with ``groups``).
+    stimuli : StimulusSet, {"kdef", "synthetic"} or None
+        None uses the configured KDEF copy if there is one, else the synthetic faces.
+    readout : {"paper", "linear"} or scikit-learn classifier
+        ``"paper"``: the study's head (BatchNorm2d -> ReLU -> avg_pool2d(8) -> Linear,
+        SGD, batch 32, ``epochs`` epochs); ``"linear"``: multinomial logistic regression on
+        standardised flattened (or ``pool``-ed) features; or any classifier instance.
+    seed : int
+        Network seed for zoo names, and seed of the readout and permutations.
+    epochs, pool, batch_size, lr
+        Options of the paper readout (``pool`` also pools features for other readouts).
+    n_permutations : int
+        Refit this many times with each fold's training labels permuted for a null
+        distribution and a p-value.
+    groups : array-like, optional
+        Groups for a splitter object ``cv``.
+    device : {"auto", "cpu", "cuda", ...}
+        Where extraction and the paper readout run.
+    data, quick, home
+        Which zoo network a variant name means (see :func:`dnnrsa.load_model`).
+    data_root : path, optional
+        Folder of the real data sets, for the KDEF test faces.
+
+    Returns
+    -------
+    DecodingResult
+
+    Examples
+    --------
+    >>> res = dnnrsa.decode("expression", "dense3", target="identity", seed=3)  # doctest: +SKIP
+    >>> res.accuracy, res.chance  # doctest: +SKIP
+    """
+    # Everything that can be checked without the network or the images is checked first,
+    # so a typo fails in milliseconds, not after rendering and extraction.
+    check_readout_options(epochs=epochs, batch_size=batch_size, lr=lr, pool=pool, seed=seed)
+    n_permutations = check_positive_int("n_permutations", n_permutations, 0)
+    device = resolve_device(device)
+    options = dict(target=target, cv=cv, readout=readout, seed=seed, epochs=epochs, pool=pool,
+                   batch_size=batch_size, lr=lr, n_permutations=n_permutations, groups=groups,
+                   device=device)
+    if isinstance(model, Activations):
+        if layer is not None and model.layer is not None and layer != model.layer:
+            raise ValueError(
+                f"Argument layer={layer!r} but the Activations hold layer {model.layer!r}; "
+                "omit layer when passing Activations."
+            )
+        return decode_activations(model, **options)
+    if layer is None:
+        raise ValueError(
+            "Argument layer is required when model is a network: e.g. 'dense3', or "
+            "'pixels' for the pixel control."
+        )
+    net = resolve_model(model, seed, data=data, quick=quick, home=home, device=device)
+    stim = _resolve_stimuli(stimuli, net, data_root)
+    acts = extract(net, stim, [layer], device=device)[layer]
+    info = getattr(net, "dnnrsa_info", None) or {}
+    network = "pixels" if layer == "pixels" else (
+        info.get("variant") or (model if isinstance(model, str) else type(net).__name__))
+    net_seed = info.get("seed", seed if isinstance(model, str) else None)
+    return decode_activations(acts, network=network, network_seed=net_seed, **options)

@@ -1,0 +1,253 @@
+"""`reproduce()`: the CCN-2022 study as one sweep over networks x seeds x layers x targets."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import datasets, zoo
+from .._utils import (
+    check_choice,
+    check_positive_int,
+    check_seed,
+    dnnrsa_home,
+    hide_progress,
+    keyword_only,
+    logger,
+    resolve_device,
+)
+from ..decoding import check_readout_options, decode_activations
+from ..extract import extract
+from ..stimuli import StimulusSet
+from ._paper import PAPER_LAYERS, PAPER_SEEDS, QUICK_STUDY
+from ._report import write_outputs
+from ._resolve import default_stimuli
+
+__all__ = ["reproduce"]
+
+TARGETS = ("identity", "expression")
+
+
+def _seed_list(seeds) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(check_positive_int("seeds", seeds, 1)))
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise TypeError(
+            f"Argument seeds must be a number of seeds or a list of seeds, got {seeds!r}."
+        )
+    seeds = [check_seed("seeds", s) for s in seeds]
+    if not seeds:
+        raise ValueError("Argument seeds is empty: give a number of seeds or a list of seeds.")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"Argument seeds lists a seed twice: {seeds}.")
+    return seeds
+
+
+def _check_out(out) -> Path | None:
+    """The output folder, refused before any work when it cannot be one."""
+    if out is None:
+        return None
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"Argument out={str(out)!r} is a file; give a folder for the results.")
+    return out
+
+
+@keyword_only("networks", "seeds", "layers", "targets")
+def reproduce(
+    data: str = "synthetic",
+    *,
+    networks: Sequence[str] = ("expression", "identity", "scene", "untrained"),
+    seeds: Any = None,
+    layers: Sequence[str] = PAPER_LAYERS,
+    targets: Sequence[str] = TARGETS,
+    quick: bool = False,
+    readout: str = "paper",
+    readout_epochs: int | None = None,
+    device: Any = "auto",
+    out: str | os.PathLike | None = None,
+    home: str | os.PathLike | None = None,
+    data_root: str | os.PathLike | None = None,
+    stimuli: StimulusSet | None = None,
+    pixel_control: bool = True,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Run the study: train or load each network x seed, extract every layer for the test
+    faces, read out every target on a held-out viewpoint, add the pixel control.
+
+    Parameters
+    ----------
+    data : {"synthetic", "paper"}
+        ``"synthetic"``: networks trained on dnnrsa's rendered sets and tested on the
+        synthetic faces. ``"paper"``: FER2013, CelebA, UC Merced and KDEF from local copies
+        (``data_root`` or ``$DNNRSA_DATA``).
+    networks : sequence of {"expression", "identity", "scene", "untrained"}
+    seeds : int or sequence of int, optional
+        Number of network seeds (0..seeds-1) or the seeds themselves. Default: the
+        paper's 10, or 3 with ``quick`` (the fewest with which the report's tests can
+        decide a finding). Whatever is given is honoured.
+    layers : sequence of str
+    targets : sequence of {"identity", "expression"}
+    quick : bool
+        Narrow networks on 32 px images, few epochs, a small face set and short readouts:
+        the whole sweep in minutes on a CPU (see ``dnnrsa.zoo.QUICK`` and ``QUICK_STUDY``).
+    readout : {"paper", "linear"}
+    readout_epochs : int, optional
+        Epochs of the paper readout (default 100, or 15 when quick); at least 1.
+    device : {"auto", "cpu", "cuda", ...}
+    out : path, optional
+        Folder to write ``results.csv``, ``summary.csv``, ``findings.csv``, ``fig2a.png``,
+        ``fig2b.png`` and ``report.md`` into. Nothing is written without it.
+    home : path, optional
+        Models folder (default ``$DNNRSA_HOME``).
+    data_root : path, optional
+        Folder of the real data sets (default ``$DNNRSA_DATA``).
+    stimuli : StimulusSet, optional
+        Test faces to use instead of the default (KDEF for ``"paper"``, synthetic faces else).
+    pixel_control : bool
+        Add the pixel control (a linear readout on pixel values, same folds).
+    n_jobs : int, optional
+        Networks processed at once, each in its own process. Default: one per CPU core when
+        running on the CPU, 1 on a GPU.
+    progress : bool, optional
+        Show a progress bar (default: only in a terminal).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy results, one row per network x seed x layer x target x fold.
+    """
+    # Every argument is checked before the first network is touched.
+    check_choice("data", data, ("synthetic", "paper"))
+    networks = list(networks)
+    if not networks:
+        raise ValueError("Argument networks is empty; name at least one of "
+                         "{expression, identity, scene, untrained}.")
+    for n in networks:
+        check_choice("networks", n, zoo.VARIANTS)
+    for t in targets:
+        check_choice("targets", t, TARGETS, hint="Other factors can be decoded with dnnrsa.decode.")
+    check_choice("readout", readout, ("paper", "linear"))
+    seed_list = _seed_list((QUICK_STUDY["seeds"] if quick else PAPER_SEEDS) if seeds is None
+                           else seeds)
+    if readout_epochs is None:
+        readout_epochs = QUICK_STUDY["readout_epochs"] if quick else 100
+    check_readout_options(epochs=readout_epochs, batch_size=32, lr=0.1, pool=None, seed=0)
+    if n_jobs is not None:
+        n_jobs = check_positive_int("n_jobs", n_jobs, 1)
+    out = _check_out(out)
+    device = resolve_device(device)
+    size = zoo.QUICK["arch"]["input_size"] if quick else 48
+    if stimuli is None:
+        if data == "paper":
+            stimuli = default_stimuli(size, data_root=data_root, kind="kdef")
+        elif quick:
+            stimuli = datasets.synthetic_faces(n_identities=QUICK_STUDY["n_identities"],
+                                               sessions=QUICK_STUDY["sessions"], size=size)
+        else:
+            stimuli = datasets.synthetic_faces(size=size)
+    elif not isinstance(stimuli, StimulusSet):
+        raise TypeError(f"Argument stimuli must be a dnnrsa.StimulusSet or None, got "
+                        f"{type(stimuli).__name__}.")
+    for t in targets:
+        stimuli.check_factor(t)
+    stimuli.check_factor("viewpoint", "cv")
+    start = time.perf_counter()
+    logger.info("reproduce: %d networks x %d seeds x %d layers x %d targets on %s (%d images)",
+                len(networks), len(seed_list), len(layers), len(targets), stimuli.name,
+                len(stimuli))
+
+    # Worker processes outlive a call (joblib reuses them) and keep the environment they
+    # started with: resolve the folders that come from environment variables here.
+    home = dnnrsa_home(home)
+    if data == "paper":
+        data_root = datasets.data_root(data_root)
+    jobs = [(n, s) for n in networks for s in seed_list]
+    n_jobs = _n_jobs(n_jobs, device, len(jobs))
+    threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 1 else None
+    task = dict(data=data, quick=quick, home=home, device=device, data_root=data_root,
+                stimuli=stimuli, layers=list(layers), targets=list(targets), readout=readout,
+                epochs=readout_epochs, threads=threads)
+    bar = tqdm(total=len(jobs), desc="networks", unit="net", disable=hide_progress(progress))
+    frames = []
+    if n_jobs == 1:
+        outputs = (_run_network(n, s, **task) for n, s in jobs)
+    else:
+        from joblib import Parallel, delayed
+
+        outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_run_network)(n, s, **task) for n, s in jobs)
+    for net_name, seed, info, net_frames in outputs:
+        acc = info.get("test_accuracy")
+        logger.info("%s seed %d: %s%d layers x %d targets decoded", net_name, seed,
+                    "" if acc is None else f"own-task held-out accuracy {acc:.3f}; ",
+                    len(layers), len(targets))
+        frames.extend(net_frames)
+        bar.update()
+    bar.close()
+    if pixel_control:
+        pix = extract(nn.Identity(), stimuli, ["pixels"], device="cpu")["pixels"]
+        for target in targets:
+            res = decode_activations(pix, target=target, cv="viewpoint", readout=readout,
+                                     epochs=readout_epochs, seed=0, device=device,
+                                     network="pixels")
+            frames.append(res.to_frame())
+    results = _sorted(pd.concat(frames, ignore_index=True), networks, layers)
+    results.insert(0, "data", data)
+    elapsed = time.perf_counter() - start
+    if out is not None:
+        write_outputs(results, out, layers=list(layers), targets=list(targets),
+                      context=dict(data=data, quick=quick, seeds=seed_list, readout=readout,
+                                   readout_epochs=readout_epochs, stimuli=stimuli.name,
+                                   n_stimuli=len(stimuli), seconds=elapsed,
+                                   device=str(device)))
+    return results
+
+
+def _sorted(results: pd.DataFrame, networks, layers) -> pd.DataFrame:
+    """Workers finish in any order: sort so that a table reads the same however it was run
+    (networks and layers in the order asked for, the pixel control last)."""
+    rank = {"network": {n: i for i, n in enumerate([*networks, "pixels"])},
+            "layer": {name: i for i, name in enumerate(["pixels", *layers])}}
+    return results.sort_values(
+        ["network", "seed", "layer", "target", "fold"],
+        key=lambda c: c.map(rank[c.name]) if c.name in rank else c, kind="stable",
+    ).reset_index(drop=True)
+
+
+def _n_jobs(n_jobs, device, n_tasks: int) -> int:
+    """Worker processes: given, else one per core on a CPU (each with its own BLAS thread;
+    small convolutions and readouts run faster that way than one process with two threads)
+    and one on a GPU."""
+    if n_jobs is None:
+        n_jobs = 1 if device.type != "cpu" else (os.cpu_count() or 1)
+    return max(1, min(n_jobs, n_tasks))
+
+
+def _run_network(net_name, seed, *, data, quick, home, device, data_root, stimuli, layers,
+                 targets, readout, epochs, threads):
+    """Train or load one network x seed, extract its layers, decode every layer x target."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    zoo.train_variant(net_name, seed, data=data, quick=quick, home=home, device=device,
+                      data_root=data_root, progress=False)
+    model = zoo.load_model(net_name, seed=seed, data=data, quick=quick, home=home, device=device)
+    acts = extract(model, stimuli, layers, device=device, progress=False)
+    frames = []
+    for layer in layers:
+        for target in targets:
+            res = decode_activations(acts[layer], target=target, cv="viewpoint",
+                                     readout=readout, epochs=epochs, seed=seed, device=device,
+                                     network=net_name, network_seed=seed)
+            frames.append(res.to_frame())
+    return net_name, seed, model.dnnrsa_info, frames
