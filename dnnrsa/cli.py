@@ -10,7 +10,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from . import datasets, study, zoo
 from ._version import __version__
 
 
@@ -20,15 +22,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_train(sub) -> None:
-    from .zoo import VARIANTS
-
     p = sub.add_parser(
         "train",
         help="train (or initialise) one of the study's networks and save it to the models folder",
         description="Train a variant x seed of the CCN-2022 DenseNet and save it as a "
         "safetensors checkpoint where dnnrsa.load_model finds it.",
     )
-    p.add_argument("variant", help=f"one of {{{', '.join(VARIANTS)}}}")
+    p.add_argument("variant", help=f"one of {{{', '.join(zoo.VARIANTS)}}}")
     p.add_argument("--seed", type=int, nargs="+", default=[0],
                    help="network seed(s) (default 0); several train one after another")
     p.add_argument("--data", default="synthetic",
@@ -47,16 +47,14 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .zoo import read_info, recipe, train_variant
-
-    recipe(args.variant, data=args.data, quick=args.quick, epochs=args.epochs)  # fail early
+    zoo.recipe(args.variant, data=args.data, quick=args.quick, epochs=args.epochs)  # fail early
     for seed in args.seed:
-        path = train_variant(
+        path = zoo.train_variant(
             args.variant, seed, data=args.data, quick=args.quick, epochs=args.epochs,
             home=args.home, device=args.device, data_root=args.data_root,
             overwrite=args.overwrite,
         )
-        info = read_info(path)
+        info = zoo.read_info(path)
         acc = info.get("test_accuracy")
         acc_txt = f", held-out accuracy {acc:.3f}" if acc is not None else ""
         print(f"{args.variant} seed {seed}: {path}{acc_txt}")
@@ -92,9 +90,7 @@ def _add_reproduce(sub) -> None:
 
 
 def _cmd_reproduce(args) -> int:
-    from .study import reproduce
-
-    reproduce(
+    study.reproduce(
         data=args.data, networks=args.networks, seeds=args.seeds, layers=args.layers,
         targets=args.targets, quick=args.quick, readout=args.readout,
         readout_epochs=args.readout_epochs, device=args.device, out=args.out,
@@ -130,15 +126,11 @@ def _add_decode(sub) -> None:
 
 
 def _cmd_decode(args) -> int:
-    from pathlib import Path
-
-    from .study import decode
-
     cv = int(args.cv) if args.cv.isdigit() else args.cv
     if args.csv and not Path(args.csv).expanduser().resolve().parent.is_dir():
         raise FileNotFoundError(f"--csv {args.csv}: the folder {Path(args.csv).parent} does "
                                 "not exist; create it first.")
-    res = decode(args.model, args.layer, target=args.target, cv=cv, stimuli=args.stimuli,
+    res = study.decode(args.model, args.layer, target=args.target, cv=cv, stimuli=args.stimuli,
                  readout=args.readout, seed=args.seed, epochs=args.epochs,
                  n_permutations=args.permutations, data=args.data, quick=args.quick,
                  data_root=args.data_root, home=args.home, device=args.device)
@@ -157,9 +149,7 @@ def _add_models(sub) -> None:
 
 
 def _cmd_models(args) -> int:
-    from .zoo import list_models
-
-    table = list_models(args.home)
+    table = zoo.list_models(args.home)
     if table.empty:
         print("No trained networks. Train one with `dnnrsa train VARIANT --quick`.")
         return 0
@@ -183,9 +173,7 @@ def _add_data(sub) -> None:
 
 
 def _cmd_data_list(args) -> int:
-    from .datasets import list_datasets
-
-    table = list_datasets()
+    table = datasets.list_datasets()
     for _, row in table.iterrows():
         print(f"{row['name']}: {row['title']}")
         print(f"    homepage: {row['homepage']}")
@@ -196,9 +184,7 @@ def _cmd_data_list(args) -> int:
 
 
 def _cmd_data_check(args) -> int:
-    from .datasets import check_dataset
-
-    report = check_dataset(args.name, args.path, verify=not args.no_verify)
+    report = datasets.check_dataset(args.name, args.path, verify=not args.no_verify)
     print(str(report))
     return 0 if report.ok else 2
 

@@ -61,3 +61,52 @@ def test_from_table_names_missing_and_broken_files(tmp_path):
         StimulusSet.from_table(table, tmp_path)
     with pytest.raises(ValueError, match="'path' column"):
         StimulusSet.from_table(pd.DataFrame({"file": ["a.png"]}), tmp_path)
+
+
+def test_pixel_values_outside_unit_range_are_refused_with_the_fix(rng):
+    """The review's defect: 0-255 floats were accepted, and a trained network then read out
+    at chance with no warning."""
+    meta = pd.DataFrame({"identity": ["a", "b"]})
+    raw = rng.integers(0, 256, (2, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"from 0 to 25\d.*divide by 255.*uint8"):
+        StimulusSet(raw.astype(np.float32), meta)
+    with pytest.raises(ValueError, match=r"in \[0, 1\], got values from -0.4\d+ .*Rescale"):
+        StimulusSet(rng.random((2, 1, 8, 8)) - 0.5, meta)
+    with pytest.raises(TypeError, match="numeric"):
+        StimulusSet(np.full((2, 1, 2, 2), "x"), meta)
+    as_uint8 = StimulusSet(raw.astype(np.uint8), meta)  # documented: divided by 255
+    np.testing.assert_allclose(as_uint8.images, raw / 255.0, rtol=1e-6)
+    assert as_uint8.images.dtype == np.float32
+    exact = StimulusSet(np.array([0.0, 1.0]).reshape(2, 1, 1, 1), meta)  # the bounds are fine
+    assert exact.images.max() == 1.0
+
+
+def test_shared_factor_codes_refuse_missing_values_everywhere():
+    from dnnrsa._metadata import factor_codes, factor_levels
+
+    col = pd.Series(["b", "a", None, "b"], name="identity")
+    with pytest.raises(ValueError, match=r"'identity' .*missing for 1 of 4 observations"):
+        factor_codes(col)
+    with pytest.raises(ValueError, match="missing for 1 of 4"):
+        StimulusSet(np.zeros((4, 1, 2, 2)), col.to_frame()).labels("identity")
+    cat = pd.Series(pd.Categorical(["S", "HL", "HR"], categories=["HL", "S", "HR", "FR"]))
+    assert factor_levels(cat) == ["HL", "S", "HR"]  # the category order, present levels
+    np.testing.assert_array_equal(factor_codes(cat), [1, 0, 2])
+    np.testing.assert_array_equal(factor_codes(pd.Series([3, 1, 3])), [1, 0, 1])
+    with pytest.raises(ValueError, match=r"value\(s\) \['c'\] that are not among"):
+        factor_codes(pd.Series(["a", "c"]), ["a", "b"])
+
+
+def test_stimuli_and_activations_index_alike(toy_stimuli):
+    from dnnrsa import Activations
+
+    acts = Activations(toy_stimuli.images.reshape(len(toy_stimuli), -1), toy_stimuli.metadata)
+    for key in (slice(1, 5), np.array([3, 0]), toy_stimuli.metadata.expression.eq("HA").to_numpy()):
+        np.testing.assert_array_equal(acts[key].X, toy_stimuli[key].images.reshape(-1, 1024))
+        pd.testing.assert_frame_equal(acts[key].metadata, toy_stimuli[key].metadata)
+    for bad in (np.array([0.5]), np.array([99]), np.ones(3, bool)):
+        with pytest.raises(IndexError):
+            acts[bad]
+        with pytest.raises(IndexError):
+            toy_stimuli[bad]
+    assert acts.factors == toy_stimuli.factors
