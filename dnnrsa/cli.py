@@ -77,7 +77,7 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds (default 10, the paper's; 3 with --quick)")
     p.add_argument("--networks", nargs="+", default=["expression", "identity", "scene", "untrained"])
-    p.add_argument("--layers", nargs="+", default=["conv1", "dense1", "dense2", "dense3"])
+    p.add_argument("--layers", nargs="+", default=list(zoo.PAPER_LAYERS))
     p.add_argument("--targets", nargs="+", default=["identity", "expression"])
     p.add_argument("--readout", default="paper", help="paper (default) or linear")
     p.add_argument("--readout-epochs", type=int, default=None,

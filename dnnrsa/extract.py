@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from ._utils import check_positive_int, format_choices, hide_progress, logger, resolve_device
 from .activations import Activations
 from .stimuli import StimulusSet
-from .zoo import check_input_shape
+from .zoo import PAPER_LAYERS, check_input_shape
 
 __all__ = ["extract", "layer_names"]
 
@@ -99,7 +99,7 @@ def _model_provenance(model: nn.Module) -> dict:
 def extract(
     model: nn.Module,
     stimuli: StimulusSet,
-    layers: Sequence[str] | str = ("conv1", "dense1", "dense2", "dense3"),
+    layers: Sequence[str] | str = PAPER_LAYERS,
     *,
     batch_size: int = 128,
     device: Any = "auto",

@@ -200,7 +200,8 @@ def test_quick_and_full_networks_never_share_a_checkpoint(home):
     full = zoo.checkpoint_path("untrained", 0)
     assert quick != full and quick.parent.name.startswith("quick-init-")
     assert full.parent.name.startswith("full-init-")
-    with pytest.raises(FileNotFoundError, match=r"quick-init-\w+ \(seeds 0; load with quick=True\)"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"quick-init-\w+ \(seeds 0; load with quick=True \(--quick\)\)"):
         dnnrsa.load_model("untrained", seed=0)  # only the quick one exists
     assert zoo.train_variant("untrained", 0) == full  # trains the full one, not "already trained"
     assert dnnrsa.load_model("untrained", seed=0).config["growth"] == 32
@@ -239,7 +240,7 @@ def test_epochs_override_is_its_own_checkpoint(home, monkeypatch, rng):
     assert one != two and one.exists() and two.exists()
     assert dnnrsa.load_model("expression", quick=True, epochs=1).dnnrsa_info["epoch"] == 1
     assert dnnrsa.load_model("expression", quick=True, epochs=2).dnnrsa_info["epoch"] == 2
-    with pytest.raises(FileNotFoundError, match=r"load with quick=True, epochs=1\)"):
+    with pytest.raises(FileNotFoundError, match=r"load with quick=True \(--quick\), epochs=1 \(--epochs 1\)\)"):
         dnnrsa.load_model("expression", quick=True)  # the preset's 10 epochs were never trained
 
 

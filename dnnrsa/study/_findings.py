@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._paper import PAPER_LAYERS
 from ._stats import KEYS, holm, paired_test, per_seed, welch_test
 
 __all__ = ["FINDINGS_COLUMNS", "findings", "format_finding"]
@@ -79,7 +80,7 @@ def _fmt_p(p: float) -> str:
 
 def findings(
     results: pd.DataFrame,
-    layers: Sequence[str] = ("conv1", "dense1", "dense2", "dense3"),
+    layers: Sequence[str] = PAPER_LAYERS,
     *,
     alpha: float = 0.05,
     min_seeds: int = 3,

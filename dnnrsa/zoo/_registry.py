@@ -380,8 +380,8 @@ def _missing_message(variant, seed, data, quick, epochs, key, home) -> str:
         found = []
         for rkey, rows in others.groupby("recipe", sort=True):
             r = rows.iloc[0]
-            flags = ("quick=True" if r.preset == "quick" else "quick=False") + (
-                f", epochs={r.epochs}" if r.epochs_override else "")
+            flags = ("quick=True (--quick)" if r.preset == "quick" else "quick=False") + (
+                f", epochs={r.epochs} (--epochs {r.epochs})" if r.epochs_override else "")
             found.append(f"{rkey} (seeds {', '.join(str(s) for s in sorted(rows.seed))}; "
                          f"load with {flags})")
         advice += ". Trained recipes of this variant in " + f"{folder}: " + "; ".join(found)
