@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.metrics import confusion_matrix
 
 from .._metadata import factor_codes, factor_levels
-from .._utils import check_positive_int, resolve_device
+from .._utils import check_positive_int
 from ..activations import Activations
 from ._cv import make_splits
 from ._readouts import check_readout_options, make_readout
@@ -145,9 +145,9 @@ def decode_activations(
     """
     if not isinstance(acts, Activations):
         raise TypeError(f"Argument acts must be dnnrsa.Activations, got {type(acts).__name__}.")
-    check_readout_options(epochs=epochs, batch_size=batch_size, lr=lr, pool=pool, seed=seed)
+    device = check_readout_options(epochs=epochs, batch_size=batch_size, lr=lr, pool=pool,
+                                   seed=seed, device=device)["device"]
     n_permutations = check_positive_int("n_permutations", n_permutations, 0)
-    device = resolve_device(device)
     col = acts.metadata[acts.check_factor(target, "target")]
     classes = factor_levels(col)
     if len(classes) < 2:

@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from .. import datasets, zoo
-from .._utils import check_positive_int, format_choices, logger, resolve_device
+from .._utils import check_positive_int, format_choices, logger
 from ..activations import Activations
 from ..decoding import DecodingResult, check_readout_options, decode_activations
 from ..extract import extract
@@ -162,9 +162,9 @@ def decode(
     """
     # Everything that can be checked without the network or the images is checked first,
     # so a typo fails in milliseconds, not after rendering and extraction.
-    check_readout_options(epochs=epochs, batch_size=batch_size, lr=lr, pool=pool, seed=seed)
+    device = check_readout_options(epochs=epochs, batch_size=batch_size, lr=lr, pool=pool,
+                                   seed=seed, device=device)["device"]
     n_permutations = check_positive_int("n_permutations", n_permutations, 0)
-    device = resolve_device(device)
     options = dict(target=target, cv=cv, readout=readout, seed=seed, epochs=epochs, pool=pool,
                    batch_size=batch_size, lr=lr, n_permutations=n_permutations, groups=groups,
                    device=device)

@@ -23,7 +23,6 @@ from .._utils import (
     hide_progress,
     keyword_only,
     logger,
-    resolve_device,
 )
 from ..decoding import check_readout_options, decode_activations
 from ..extract import extract
@@ -142,11 +141,10 @@ def reproduce(
                            else seeds)
     if readout_epochs is None:
         readout_epochs = QUICK_STUDY["readout_epochs"] if quick else 100
-    check_readout_options(epochs=readout_epochs, batch_size=32, lr=0.1, pool=None, seed=0)
+    device = check_readout_options(epochs=readout_epochs, device=device)["device"]
     if n_jobs is not None:
         n_jobs = check_positive_int("n_jobs", n_jobs, 1)
     out = _check_out(out)
-    device = resolve_device(device)
     size = zoo.QUICK["arch"]["input_size"] if quick else 48
     if stimuli is None:
         if data == "paper":
