@@ -8,7 +8,7 @@ study -> cli.
 
 from . import datasets, decoding, rsa, study, zoo
 from ._version import __version__
-from .activations import Activations
+from .activations import Activations, Residuals
 from .decoding import DecodingResult
 from .extract import extract, layer_names
 from .rsa import compare, rdm
@@ -19,6 +19,7 @@ from .zoo import load_model
 __all__ = [
     "Activations",
     "DecodingResult",
+    "Residuals",
     "StimulusSet",
     "__version__",
     "compare",

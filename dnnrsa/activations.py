@@ -7,6 +7,7 @@ import json
 import os
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,38 @@ import pandas as pd
 
 from ._metadata import FactorTable, check_metadata, factor_codes, row_index
 
-__all__ = ["Activations"]
+__all__ = ["Activations", "Residuals"]
 
 _FORMAT = "dnnrsa.activations/1"
+
+
+@dataclass(frozen=True)
+class Residuals:
+    """What a first-level GLM left unexplained: the residual time series of every feature
+    (voxel), the scans of all runs stacked, with their degrees of freedom (scans minus the
+    rank of each run's design, summed over runs). The noise estimate
+    ``noise="residuals"`` of :func:`dnnrsa.rsa.rdm` is computed from them.
+
+    Parameters
+    ----------
+    data : ndarray of shape (n_scans, n_features)
+    dof : int
+    """
+
+    data: np.ndarray
+    dof: int
+
+    def __post_init__(self):
+        data = np.asarray(self.data)
+        if data.ndim != 2 or data.dtype.kind != "f":
+            raise ValueError(
+                "Residuals.data must be a float array of shape (n_scans, n_features), got "
+                f"shape {data.shape} and dtype {data.dtype}."
+            )
+        if int(self.dof) < 1:
+            raise ValueError(f"Residuals.dof must be >= 1, got {self.dof}.")
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "dof", int(self.dof))
 
 
 class Activations(FactorTable):
@@ -35,6 +65,11 @@ class Activations(FactorTable):
     provenance : dict, optional
         Where the data come from, JSON-serialisable: ``model``, ``seed``, ``layer``,
         ``stimuli``, ``preprocessing``, ...
+    mask : nibabel image, optional
+        For brain data: the 3-D mask whose voxels (C order of the mask array, as nilearn's
+        ``NiftiMasker``) are the columns; lets per-voxel results go back into a volume.
+    residuals : Residuals, optional
+        For brain data estimated by a GLM: its residuals, for ``noise="residuals"``.
 
     Examples
     --------
@@ -47,7 +82,8 @@ class Activations(FactorTable):
     ((6, 50), 'FFA')
     """
 
-    def __init__(self, data: Any, metadata: pd.DataFrame, provenance: Mapping | None = None):
+    def __init__(self, data: Any, metadata: pd.DataFrame, provenance: Mapping | None = None,
+                 *, mask: Any = None, residuals: Residuals | None = None):
         if hasattr(data, "detach"):
             data = data.detach().cpu().numpy()
         if not isinstance(data, np.ndarray):
@@ -62,6 +98,24 @@ class Activations(FactorTable):
         self.metadata = check_metadata(metadata, data.shape[0], "observations")
         self.data = data
         self.provenance = dict(provenance or {})
+        n_features = int(np.prod(data.shape[1:]))
+        if mask is not None:
+            from ._nifti import check_mask_image
+
+            check_mask_image(mask, n_features)
+        if residuals is not None:
+            if not isinstance(residuals, Residuals):
+                raise TypeError(
+                    "Argument residuals must be a dnnrsa.Residuals (residual time series and "
+                    f"their degrees of freedom), got {type(residuals).__name__}."
+                )
+            if residuals.data.shape[1] != n_features:
+                raise ValueError(
+                    f"Argument residuals has {residuals.data.shape[1]} features but the data "
+                    f"have {n_features}."
+                )
+        self.mask = mask
+        self.residuals = residuals
 
     @classmethod
     def from_arrays(cls, X: Any, metadata: pd.DataFrame, **provenance) -> Activations:
@@ -105,7 +159,8 @@ class Activations(FactorTable):
     def __getitem__(self, key) -> Activations:
         """A slice, integer array or boolean mask gives a new `Activations`."""
         idx = row_index(key, len(self), "Activations")
-        return Activations(self.data[idx], self.metadata.iloc[idx], self.provenance)
+        return Activations(self.data[idx], self.metadata.iloc[idx], self.provenance,
+                           mask=self.mask, residuals=self.residuals)
 
     # -- conversions ----------------------------------------------------------------------
     def to_arrays(self, target: str, groups: str | None = None):
@@ -155,9 +210,16 @@ class Activations(FactorTable):
             "metadata": _frame_to_json(self.metadata),
             "provenance": json.dumps(self.provenance, default=_json_default),
         }
+        tensors = {"data": np.ascontiguousarray(self.data)}
+        if self.mask is not None:
+            tensors["mask"] = np.ascontiguousarray(np.asanyarray(self.mask.dataobj), np.uint8)
+            header["mask_affine"] = json.dumps(np.asarray(self.mask.affine).tolist())
+        if self.residuals is not None:
+            tensors["residuals"] = np.ascontiguousarray(self.residuals.data)
+            header["residual_dof"] = str(self.residuals.dof)
         tmp = path.with_name(path.name + ".partial")
         try:
-            save_file({"data": np.ascontiguousarray(self.data)}, str(tmp), metadata=header)
+            save_file(tensors, str(tmp), metadata=header)
             os.replace(tmp, path)
         finally:
             if tmp.exists():
@@ -183,13 +245,65 @@ class Activations(FactorTable):
                 f"{path} is not an activations file written by Activations.save "
                 f"(format {meta.get('format')!r}, expected {_FORMAT!r})."
             )
-        info = header["data"]
-        dtype = _SAFETENSORS_DTYPES[info["dtype"]]
-        start, _ = info["data_offsets"]
-        data = np.memmap(path, dtype=dtype, mode="r", offset=8 + n + start, shape=tuple(info["shape"]))
-        if not mmap:
-            data = np.array(data)
-        return cls(data, _frame_from_json(meta["metadata"]), json.loads(meta["provenance"]))
+        def tensor(name, keep_mapped=False):
+            info = header[name]
+            dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+            start, _ = info["data_offsets"]
+            arr = np.memmap(path, dtype=dtype, mode="r", offset=8 + n + start,
+                            shape=tuple(info["shape"]))
+            return arr if keep_mapped else np.array(arr)
+
+        data = tensor("data", keep_mapped=mmap)
+        mask = residuals = None
+        if "mask" in header:
+            import nibabel as nib
+
+            mask = nib.Nifti1Image(tensor("mask"), np.array(json.loads(meta["mask_affine"])))
+        if "residuals" in header:
+            residuals = Residuals(tensor("residuals"), int(meta["residual_dof"]))
+        return cls(data, _frame_from_json(meta["metadata"]), json.loads(meta["provenance"]),
+                   mask=mask, residuals=residuals)
+
+    def to_nifti(self, folder: str | os.PathLike) -> dict[str, Path]:
+        """Write the responses as a region that neuroimaging tools read.
+
+        Files in ``folder``: ``responses.nii.gz`` (4-D, one volume per observation, in the
+        data's dtype), ``mask.nii.gz`` (the voxels that hold the columns) and
+        ``events.tsv`` (the factor table, one row per volume, tab-separated, as BIDS
+        tables). Brain data are written on the grid of their :attr:`mask`; a network
+        layer has no volume and is laid out in a near-cubic box whose first
+        ``n_features`` voxels (C order) are its units in order, so that
+        ``dnnrsa.neural.from_images(paths["responses"], paths["events"],
+        mask=paths["mask"])`` gives the same numbers back. Each file is written under a
+        temporary name first.
+
+        Returns
+        -------
+        dict
+            ``{"responses": path, "mask": path, "events": path}``.
+        """
+        from ._nifti import box_mask, save_image, unmask
+
+        if not np.isfinite(self.X).all():
+            raise ValueError("Activations.to_nifti: the data contain NaN or Inf values.")
+        folder = Path(folder)
+        mask = self.mask if self.mask is not None else box_mask(self.n_features)
+        paths = {
+            "responses": folder / "responses.nii.gz",
+            "mask": folder / "mask.nii.gz",
+            "events": folder / "events.tsv",
+        }
+        save_image(unmask(np.asarray(self.X), mask), paths["responses"])
+        mask_img = type(mask)(np.asanyarray(mask.dataobj).astype(np.uint8), mask.affine)
+        save_image(mask_img, paths["mask"])
+        tmp = paths["events"].with_name("events.partial.tsv")
+        try:
+            self.metadata.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
+            os.replace(tmp, paths["events"])
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return paths
 
 
 _SAFETENSORS_DTYPES = {
