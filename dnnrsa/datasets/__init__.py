@@ -1,5 +1,6 @@
 """Stimulus and training sets: the embedded synthetic faces and scenes (the offline
-default) and loaders for local copies of the study's real data sets, checked against
+default), a simulated fMRI subject with a known answer (the brain side's offline default),
+and loaders for local copies of the study's real data sets, checked against
 ``data_manifests/``."""
 
 from ._celeba import CELEBA_TRAIN_AUGMENT, celeba_file_list, celeba_identities, save_file_list
@@ -9,6 +10,7 @@ from ._manifest import list_datasets, load_manifest
 from ._paths import data_root
 from ._registry import check_dataset
 from ._report import DatasetReport
+from ._simulated_fmri import SimulatedFMRI, simulated_fmri
 from ._uc_merced import uc_merced
 from .synthetic import (
     DATA_VERSION,
@@ -22,6 +24,8 @@ from .synthetic import (
 )
 
 __all__ = [
+    "SimulatedFMRI",
+    "simulated_fmri",
     "CELEBA_TRAIN_AUGMENT",
     "DATA_VERSION",
     "DatasetReport",
