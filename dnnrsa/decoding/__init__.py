@@ -8,14 +8,17 @@ accepts a network or a zoo name, resolves and extracts above it.
 
 from ._cv import make_splits
 from ._decode import DecodingResult, decode_activations
+from ._generalize import GeneralizationResult, generalize
 from ._readouts import READOUTS, PaperReadout, check_readout_options, linear_readout, make_readout
 
 __all__ = [
     "READOUTS",
     "DecodingResult",
+    "GeneralizationResult",
     "PaperReadout",
     "check_readout_options",
     "decode_activations",
+    "generalize",
     "linear_readout",
     "make_readout",
     "make_splits",

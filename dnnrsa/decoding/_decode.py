@@ -65,15 +65,18 @@ class DecodingResult:
     def __repr__(self) -> str:
         p = self.provenance
         extra = f", p={self.p_value:.3g}" if self.p_value is not None else ""
+        where = (f"{p.get('network')}:{p.get('layer')}" if p.get("layer") is not None
+                 else f"region {p.get('region')}" if p.get("region") is not None
+                 else str(p.get("network")))
         return (
-            f"DecodingResult({p.get('target')} from {p.get('network')}:{p.get('layer')}, "
+            f"DecodingResult({p.get('target')} from {where}, "
             f"cv={p.get('cv')}: accuracy {self.accuracy:.3f} over {len(self.folds)} folds, "
             f"chance {self.chance:.3f}{extra})"
         )
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy rows, one per fold: network, seed, layer, target, cv, fold, held_out,
-        accuracy, chance, readout, n_train, n_test."""
+        accuracy, chance, readout, n_train, n_test, region (brain data; else None)."""
         p = self.provenance
         return pd.DataFrame({
             "network": p.get("network"),
@@ -88,7 +91,16 @@ class DecodingResult:
             "readout": p.get("readout"),
             "n_train": self.n_train,
             "n_test": self.n_test,
+            "region": p.get("region"),
         })
+
+
+def _what(acts: Activations) -> str:
+    """How a message names the data: a layer, else a brain region."""
+    if acts.layer is not None:
+        return f"layer {acts.layer!r}"
+    region = acts.provenance.get("region")
+    return f"region {region!r}" if region is not None else "the data"
 
 
 def decode_activations(
@@ -160,7 +172,7 @@ def decode_activations(
     if not np.isfinite(acts.X).all():
         bad = int((~np.isfinite(acts.X)).any(axis=1).sum())
         raise ValueError(
-            f"The activations of layer {acts.layer!r} contain NaN or Inf values in {bad} of "
+            f"The activations of {_what(acts)} contain NaN or Inf values in {bad} of "
             f"{len(acts)} observations; clean or drop them before decoding."
         )
     splits, cv_name = make_splits(cv, acts.metadata, y, seed=seed,
@@ -198,7 +210,8 @@ def decode_activations(
     if network_seed is None:
         network_seed = acts.provenance.get("seed")
     prov = dict(
-        network=network, seed=network_seed, layer=acts.layer, target=target, cv=cv_name,
+        network=network, seed=network_seed, layer=acts.layer,
+        region=acts.provenance.get("region"), target=target, cv=cv_name,
         readout=readout_name, stimuli=acts.provenance.get("stimuli"),
         n_obs=len(acts), n_features=acts.n_features, n_permutations=n_permutations,
     )
