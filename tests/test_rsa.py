@@ -299,7 +299,7 @@ def test_rdm_bad_input_messages(rng):
     with pytest.raises(ValueError, match="is one of the condition factors"):
         rdm(acts, method="crossnobis", conditions=COND, cv="identity")
     with pytest.raises(ValueError, match=r"Unknown value 'ledoit' for argument noise\. Valid "
-                       r"values are \{shrinkage, shrinkage_eye, shrinkage_diag, diag\}"):
+                       r"values are \{shrinkage, shrinkage_eye, shrinkage_diag, diag, residuals\}"):
         rdm(acts, method="mahalanobis", conditions=COND, noise="ledoit")
     with pytest.raises(ValueError, match=r"shape \(8, 8\) or its diagonal"):
         rdm(acts, method="mahalanobis", conditions=COND, noise=np.eye(7))

@@ -19,7 +19,7 @@ import numpy as np
 from .._utils import check_choice, logger
 from ._backend import get_ops
 from ._conditions import Conditions, as_source, column_codes, group_conditions
-from ._noise import IDENTITY, noise_metric
+from ._noise import IDENTITY, check_residuals, noise_metric
 
 __all__ = ["rdm", "METHODS"]
 
@@ -78,9 +78,14 @@ def rdm(
         shrinkage towards a multiple of the identity), ``"shrinkage_diag"`` (shrinkage of
         the correlations towards 0, Schäfer & Strimmer) or ``"diag"`` (univariate noise
         normalisation). Estimates equal
-        ``rsatoolbox.data.prec_from_residuals(residuals, dof=n_obs - n_cond, method=...)``
-        and are applied through the Woodbury identity, so no n_features x n_features
-        matrix is formed. None means the identity.
+        ``rsatoolbox.data.prec_from_residuals(residuals, dof=n_obs - n_cond, method=...)``.
+        ``"residuals"``: for brain data whose ``acts.residuals`` hold the residual time
+        series of a first-level GLM (as ``dnnrsa.neural.from_runs`` keeps them),
+        ``prec_from_residuals(acts.residuals.data, dof=acts.residuals.dof,
+        method="shrinkage_diag")``; each item of a list uses its own residuals.
+        Estimates are applied through the Woodbury identity, whose inner matrix is
+        min(n_residuals, n_features) squared, so no n_features x n_features matrix is
+        formed unless there are more residuals than features. None means the identity.
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device
         Where the arithmetic runs. ``"auto"`` (the default; None reads the same) picks
         CUDA when a GPU is available, else the CPU. On the CPU the kernels run in numpy
@@ -102,10 +107,10 @@ def rdm(
     Raises
     ------
     ValueError
-        For an unknown method, factor, noise estimate or device, a missing value in a
-        condition or cv factor, a cv factor with one level, a condition missing from a
-        fold, fewer than two conditions, non-finite data, or ``device="cuda"`` without a
-        GPU.
+        For an unknown method, factor, noise estimate or device, ``noise="residuals"``
+        for data without GLM residuals, a missing value in a condition or cv factor, a
+        cv factor with one level, a condition missing from a fold, fewer than two
+        conditions, non-finite data, or ``device="cuda"`` without a GPU.
 
     Examples
     --------
@@ -113,6 +118,12 @@ def rdm(
     ...         cv="viewpoint", noise="shrinkage")                      # doctest: +SKIP
     """
     check_choice("method", method, METHODS)
+    if isinstance(noise, str) and noise == "residuals" and method in ("mahalanobis",
+                                                                       "crossnobis"):
+        # every item is checked before the first RDM is computed
+        many = isinstance(acts, (list, tuple))
+        for i, item in enumerate(acts if many else [acts]):
+            check_residuals(item, f"acts[{i}]" if many else "acts")
     if isinstance(acts, (list, tuple)):
         return _rdm_list(acts, method=method, conditions=conditions, cv=cv, noise=noise,
                          device=device)
@@ -159,7 +170,8 @@ def rdm(
     extra: dict[str, Any] = {"conditions": cond.name}
     metric = IDENTITY
     if noise is not None or method == "crossnobis":
-        metric, noise_info = noise_metric(noise, X, cond, ops)
+        metric, noise_info = noise_metric(noise, X, cond, ops,
+                                          residuals=getattr(acts, "residuals", None))
         extra.update(noise_info)
     if method == "crossnobis":
         extra["cv_descriptor"] = cv
