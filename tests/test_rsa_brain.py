@@ -71,6 +71,10 @@ def test_planted_layer_ranks_first_and_a_noise_region_sits_at_zero(rng):
     assert ((noise["ci_low"] < 0) & (noise["ci_high"] > 0)).all()
 
 
+#: The references below compute correlation RDMs on both sides (the defaults are Euclidean).
+CORRELATION = dict(rdm_method="correlation", model_rdm_method="correlation")
+
+
 @pytest.mark.parametrize("method", ["spearman", "corr"])
 def test_values_and_ceilings_equal_rsatoolbox(rng, method):
     layers = _layers(rng)
@@ -78,7 +82,7 @@ def test_values_and_ceilings_equal_rsatoolbox(rng, method):
     ref_brain = _brain_rdms(subjects)
     for brain in (subjects, ref_brain):  # responses, or RDMs computed elsewhere
         table = compare_to_brain(layers, {"IT": brain}, conditions="stim", method=method,
-                                 n_boot=50)
+                                 n_boot=50, **CORRELATION)
         low, high = boot_noise_ceiling(ref_brain, method=method)
         assert np.isclose(table["ceiling_low"], low).all()
         assert np.isclose(table["ceiling_high"], high).all()
@@ -95,7 +99,8 @@ def test_brain_crossnobis_with_glm_residuals_equals_rsatoolbox(rng):
     layers = _layers(rng, names=("b",))
     subjects = [_subject(rng, layers["b"].X, 1.0, residuals=True) for _ in range(3)]
     table = compare_to_brain(layers, subjects, conditions="stim", rdm_method="crossnobis",
-                             cv="run", noise="residuals", n_boot=20)
+                             cv="run", noise="residuals", n_boot=20,
+                             model_rdm_method="correlation")
     refs = []
     for s in subjects:
         prec = prec_from_residuals(s.residuals.data, dof=s.residuals.dof)
@@ -111,7 +116,8 @@ def test_nan_dissimilarities_are_left_out_like_rsatoolbox(rng):
     layers = _layers(rng, names=("b",))
     ref_brain = _brain_rdms([_subject(rng, layers["b"].X, 1.0) for _ in range(3)])
     ref_brain.dissimilarities[1, [3, 17]] = np.nan
-    table = compare_to_brain(layers, ref_brain, conditions="stim", n_boot=20)
+    table = compare_to_brain(layers, ref_brain, conditions="stim", n_boot=20,
+                             model_rdm_method="correlation")
     ref_model = calc_rdm(_dataset(layers["b"]), method="correlation", descriptor="stim")
     ref_model.dissimilarities[:, [3, 17]] = np.nan  # rsatoolbox wants them on both sides
     expected = rsa_compare(ref_model, ref_brain, method="spearman").mean()
@@ -123,7 +129,7 @@ def test_nan_dissimilarities_are_left_out_like_rsatoolbox(rng):
 def test_shuffled_brain_conditions_give_the_same_table(rng):
     layers = _layers(rng)
     subjects = [_subject(rng, layers["a"].X, 1.0) for _ in range(4)]
-    kw = dict(conditions="stim", n_boot=100, seed=3)
+    kw = dict(conditions="stim", n_boot=100, seed=3, **CORRELATION)
     base = compare_to_brain(layers, {"V1": _brain_rdms(subjects)}, **kw)
     perm = rng.permutation(N_COND)
     shuffled = _brain_rdms(subjects)

@@ -105,7 +105,7 @@ def test_activations_source_follows_feature_similarity(toy_stimuli, rng):
     n_region = _region(sub)
     A = sub.amplitudes[:, :n_region]
     X = acts.X
-    Z = (X - X.mean(0)) / X.std(0)
+    Z = X - X.mean(0)
     gram = Z @ Z.T / Z.shape[1]
     # the voxels of Z @ W / sqrt(F) have covariance gram over stimuli: so have ours
     ours = A @ A.T / n_region
@@ -120,11 +120,17 @@ def test_activations_source_follows_feature_similarity(toy_stimuli, rng):
     assert sub.source == "activations fc1 of toy (40 features)"
 
 
-def test_activations_source_is_zscored_and_drops_constant_columns(toy_stimuli, rng):
+def test_activations_source_keeps_the_layer_geometry(toy_stimuli, rng):
     acts = _layer(toy_stimuli, rng, n_features=10)
     base = simulated_fmri(toy_stimuli, source=acts, n_runs=1, n_voxels=50, seed=4)
+    # one feature rescaled: the layer's geometry changes, so does the region
     X = acts.X.copy()
-    X[:, 3] = 50 * X[:, 3] + 7  # rescaled and shifted: the same after z-scoring
+    X[:, 3] = 50 * X[:, 3]
+    rescaled = simulated_fmri(toy_stimuli, source=Activations(X, toy_stimuli.metadata),
+                              n_runs=1, n_voxels=50, seed=4)
+    assert not np.allclose(rescaled.amplitudes, base.amplitudes, atol=1e-3)
+    # every feature scaled alike and shifted: the same geometry, the same region
+    X = 3.0 * acts.X + rng.normal(size=acts.X.shape[1])
     X = np.column_stack([X, np.full(len(X), 2.5)])  # constant: dropped
     other = Activations(X, toy_stimuli.metadata, {"layer": "fc1"})
     changed = simulated_fmri(toy_stimuli, source=other, n_runs=1, n_voxels=50, seed=4)

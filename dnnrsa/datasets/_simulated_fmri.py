@@ -161,12 +161,15 @@ def simulated_fmri(stimuli: StimulusSet | pd.DataFrame, *, source: str | Activat
     - a factor name: every level of that factor gets its own random Gaussian voxel
       pattern, and a stimulus responds with the pattern of its level;
     - an `Activations` (a network layer, one row per stimulus): its features are
-      z-scored per column (constant columns dropped), giving Z of shape
+      centred per column (constant columns dropped), giving Z of shape
       (n_stimuli, n_features), and mixed into the region as ``Z @ W / sqrt(n_features)``
       with W an i.i.d. standard Gaussian (n_features, n_region) matrix. The columns of
       that product are Gaussian with covariance ``Z @ Z.T / n_features``; they are drawn
       from that covariance directly, which has the same distribution but never builds W,
-      so a large layer costs no (n_features, n_region) matrix.
+      so a large layer costs no (n_features, n_region) matrix. The features are not
+      scaled one by one: a random mix then keeps the layer's own geometry (the
+      distances between stimuli, up to one overall scale), so the region's RDM is the
+      layer's Euclidean RDM plus noise, and no other layer matches it better.
 
     Signal-to-noise ratio: ``snr = S / noise_sd``, where S is the mean over region voxels
     of each voxel's standard deviation over time (all scans of all runs together) of its
@@ -325,7 +328,7 @@ def _trial_types(meta: pd.DataFrame) -> list[str]:
 
 
 def _check_source(source: Any, meta: pd.DataFrame) -> tuple[np.ndarray | None, str]:
-    """The z-scored features of an Activations source (None for a factor) and a
+    """The column-centred features of an Activations source (None for a factor) and a
     description of the source; every error before any work."""
     if isinstance(source, str):
         factors = meta[[c for c in meta.columns if c != "path"]]
@@ -370,7 +373,9 @@ def _check_source(source: Any, meta: pd.DataFrame) -> tuple[np.ndarray | None, s
             "constant features carry no stimulus information."
         )
     X = X[:, keep]
-    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    # Centred, not z-scored: scaling each feature to unit variance would hand the small
+    # features of a layer as much weight as its large ones and change its geometry.
+    Z = X - X.mean(axis=0)
     what = source.layer or source.provenance.get("region") or "features"
     model = source.provenance.get("model")
     where = f"{what} of {model}" if model else str(what)
