@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_rsa.py
+	$(PY) benchmarks/bench_brain.py
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff

@@ -97,10 +97,11 @@ def _brute_force_himalaya(X, Y, train, test, inner, alphas):
     return pred, alphas[best]
 
 
-@pytest.mark.parametrize("n_runs", [4, 3])
-def test_himalaya_backend_equals_brute_force_search(rng, n_runs):
+@pytest.mark.parametrize("n_runs, width", [(4, 12), (3, 12), (3, 200)])
+def test_himalaya_backend_equals_brute_force_search(rng, n_runs, width):
     # 4 runs: 3 training runs, inner leave-one-run-out; 3 runs: inner shuffled 5-fold.
-    layer = _layers(rng, {"b": 12})["b"]
+    # 200 features for 48 training rows: the linear-kernel path must give the same fits.
+    layer = _layers(rng, {"b": width})["b"]
     roi = _brain(rng, layer, n_runs=n_runs, n_vox=30)
     alphas = np.logspace(-2, 5, 8)
     res = encode(layer, roi, conditions="stimulus", cv="run", alphas=alphas,

@@ -3,7 +3,8 @@ with cross-validated ridge regression, and compare layers by how well they predi
 
 This stage works on `dnnrsa.Activations` only (layers and regions alike) and imports
 nothing from the other analysis stages. Two ridge backends choose the penalty per voxel:
-scikit-learn's ``RidgeCV`` (efficient leave-one-out) and himalaya's ``RidgeCV`` (explicit
+scikit-learn's ``RidgeCV`` (efficient leave-one-out) and himalaya's ``RidgeCV`` or, for layers
+wider than the training rows, ``KernelRidgeCV`` with a linear kernel (explicit
 inner splits, on CPU or GPU).
 
 Examples

@@ -258,7 +258,9 @@ def encode(features: Any, brain: Any, *, conditions: Any = None, cv: Any = "cond
     backend : {"auto", "himalaya", "sklearn"}, default "auto"
         ``"sklearn"``: ``sklearn.linear_model.RidgeCV(alpha_per_target=True)``, whose inner
         cross-validation is its efficient leave-one-row-out. ``"himalaya"`` (and
-        ``"auto"``): ``himalaya.ridge.RidgeCV`` with inner folds that keep the outer
+        ``"auto"``): ``himalaya.ridge.RidgeCV`` (``KernelRidgeCV`` with a linear kernel,
+        the same model solved on the rows' kernel, when a layer has more features than
+        training rows) with inner folds that keep the outer
         grouping (leave one group out for 3 to 5 training groups such as runs, grouped
         5-fold for more such as conditions, else shuffled 5-fold rows); numpy (float64) on
         the CPU, torch on CUDA (float32). scikit-learn's leave-one-row-out cannot be
@@ -285,6 +287,15 @@ def encode(features: Any, brain: Any, *, conditions: Any = None, cv: Any = "cond
 
     Notes
     -----
+    Encoding asks whether a layer's features can be *reweighted* to predict a region, which
+    is weaker evidence about which layer matches than RSA's fixed geometry: on a region
+    simulated from ``dense2`` of a small untrained DenseNet (24 faces), ``conv1``,
+    ``dense1`` and ``dense2`` all reached r = 0.67 (within 0.01), while ``dense3`` reached
+    0.56 and ``dense2`` given to the wrong stimuli 0.05; :func:`dnnrsa.rsa.compare_to_brain`
+    ranked ``dense2`` first in every simulated group (Spearman 0.96-0.98 against at most
+    0.955). Hold out stimuli (the default) and use the permutation null to rule out a
+    layer that fits anything.
+
     A voxel whose held-out (or training) responses are constant in some fold has no
     correlation there; its r is NaN, it is left out of the table's means and counted in
     ``n_voxels_nan``. Its R^2 is NaN only when its held-out responses are constant.

@@ -133,13 +133,22 @@ class Solver:
             alpha = np.broadcast_to(np.asarray(model.alpha_, dtype=np.float64), (n_vox,))
             return pred, alpha.copy()
         from himalaya.backend import get_backend
+        from himalaya.kernel_ridge import KernelRidgeCV
         from himalaya.ridge import RidgeCV
 
         # float32 on an accelerator (what GPUs are fast at), float64 on the CPU.
         dtype = np.float64 if self.himalaya_backend == "numpy" else np.float32
-        model = RidgeCV(alphas=self.alphas.astype(dtype), fit_intercept=True, cv=inner_splits,
-                        # the warning only says kernel ridge would be faster for n < p
-                        solver_params={"warn": False})
+        alphas = self.alphas.astype(dtype)
+        if X_train.shape[0] < X_train.shape[1]:
+            # Fewer rows than features (any wide layer): ridge with a linear kernel is the
+            # same model, solved on the n x n kernel instead of an n x p SVD per inner
+            # split; measured 24x faster on 345 rows x 40,960 features, same predictions
+            # (1e-14) and the same penalty for every voxel.
+            model = KernelRidgeCV(alphas=alphas, kernel="linear", fit_intercept=True,
+                                  cv=inner_splits, warn=False)
+        else:
+            model = RidgeCV(alphas=alphas, fit_intercept=True, cv=inner_splits,
+                            solver_params={"warn": False})
         model.fit(X_train.astype(dtype), Y_train.astype(dtype))
         backend = get_backend()
         pred = np.asarray(backend.to_numpy(model.predict(X_test.astype(dtype))),
