@@ -86,9 +86,12 @@ def test_compare_to_brain_recovers_the_generating_layer(faces, layers):
                                         n_voxels=300, snr=4.0, seed=s))
                 for s in range(3)]
     brain = {roi: [s[roi] for s in subjects] for roi in ("region", "noise")}
-    table = compare_to_brain(layers, brain, conditions="image_id", n_boot=100)
+    table = compare_to_brain(layers, brain, conditions="image_id", n_boot=400)
     region = table[table["roi"] == "region"].set_index("layer")
     assert region["value"].idxmax() == "dense2"
+    # and every other layer is worse by a bootstrap test over subjects and faces (Holm)
+    others = region.drop("dense2")
+    assert (others["vs_best_ci_high"] < 0).all() and (others["p_vs_best_holm"] < 0.05).all()
     # the ceiling is the brain data's own: every layer of one ROI shares it
     assert region["ceiling_low"].nunique() == 1 and region["ceiling_low"].iloc[0] > 0.9
     noise = table[table["roi"] == "noise"]

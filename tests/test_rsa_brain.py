@@ -222,8 +222,46 @@ def test_one_subject_gives_the_value_and_a_note(rng):
     np.testing.assert_allclose(table["value"], ref["value"])
     assert table[["ci_low", "ci_high", "ceiling_low", "ceiling_high"]].isna().all().all()
     assert (table["roi"] == "PPA").all() and (table["n_subjects"] == 1).all()
-    assert table["note"].str.contains("1 subject: no bootstrap interval and no noise "
-                                      "ceiling").all()
+    assert table["note"].str.contains("1 subject: no bootstrap interval, no test and no "
+                                      "noise ceiling").all()
+    assert table[["vs_best", "p_vs_best", "p_vs_best_holm"]].isna().all().all()
+
+
+def test_layer_vs_best_tests_reuse_the_bootstrap_and_find_the_planted_layer(rng):
+    """The difference of each layer from its seed's best layer: the same resamples as the
+    CIs (rsatoolbox-style subject and condition bootstrap), a two-sided bootstrap p and
+    Holm over the other layers; a brute-force recomputation gives the same numbers."""
+    from dnnrsa._pvalues import holm
+    from dnnrsa.rsa._inference import _bootstrap_samples
+
+    layers = _layers(rng)
+    subjects = [_subject(rng, layers["b"].X, 0.5) for _ in range(5)]
+    table = compare_to_brain(layers, {"IT": subjects}, conditions="stim", n_boot=300,
+                             seed=7, **CORRELATION).set_index("layer")
+    assert table["vs_best"].idxmax() == "b" and table.loc["b", "vs_best"] == 0
+    assert np.isnan(table.loc["b", "p_vs_best"])
+    M = np.vstack([rdm(layers[k], conditions="stim").dissimilarities for k in table.index])
+    D = np.vstack([rdm(s, method="correlation", conditions="stim").dissimilarities
+                   for s in subjects])
+    kept = _bootstrap_samples(M, D, "spearman", "both", 300, np.random.default_rng(7))
+    kept = kept[np.isfinite(kept).all(axis=1)]
+    best = list(table.index).index("b")
+    ps = []
+    for k, layer in enumerate(table.index):
+        if layer == "b":
+            continue
+        d = kept[:, k] - kept[:, best]
+        assert table.loc[layer, "vs_best_ci_low"] == pytest.approx(np.quantile(d, 0.025))
+        assert table.loc[layer, "vs_best_ci_high"] == pytest.approx(np.quantile(d, 0.975))
+        p = min(1.0, 2 * (1 + min((d >= 0).sum(), (d <= 0).sum())) / 301)
+        assert table.loc[layer, "p_vs_best"] == pytest.approx(p)
+        ps.append(p)
+        # the planted layer wins clearly: every other layer is significantly worse
+        assert table.loc[layer, "vs_best_ci_high"] < 0 and p < 0.05
+    others = [layer for layer in table.index if layer != "b"]
+    np.testing.assert_allclose(table.loc[others, "p_vs_best_holm"], holm(ps))
+    # the CIs are the same resamples' percentiles
+    assert table.loc["b", "ci_low"] == pytest.approx(np.quantile(kept[:, best], 0.025))
 
 
 # -- bad input -------------------------------------------------------------------------------

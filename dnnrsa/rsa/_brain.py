@@ -15,11 +15,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._pvalues import holm
 from .._utils import check_choice, check_positive_int, logger
 from ..activations import Activations
 from ._compare import COMPARE_METHODS, as_vectors, compare
 from ._conditions import group_conditions
-from ._inference import _pair_index, bootstrap, check_seed_option, noise_ceiling
+from ._inference import (
+    _bootstrap_samples,
+    _pair_index,
+    as_generator,
+    check_seed_option,
+    noise_ceiling,
+)
 from ._noise import NOISE_ESTIMATES, check_residuals
 from ._rdm import METHODS, rdm
 
@@ -30,7 +37,8 @@ __all__ = ["compare_to_brain", "MODEL_RDM_METHODS", "TABLE_COLUMNS"]
 MODEL_RDM_METHODS = tuple(m for m in METHODS if m != "crossnobis")
 
 TABLE_COLUMNS = ("network", "seed", "layer", "roi", "method", "rdm_method", "value",
-                 "ci_low", "ci_high", "ceiling_low", "ceiling_high", "n_subjects",
+                 "ci_low", "ci_high", "vs_best", "vs_best_ci_low", "vs_best_ci_high",
+                 "p_vs_best", "p_vs_best_holm", "ceiling_low", "ceiling_high", "n_subjects",
                  "n_conditions", "note")
 
 _SHOWN = 10  # condition labels listed per side in a mismatch error
@@ -116,6 +124,13 @@ def compare_to_brain(
         ``layer``, ``roi``, ``method``, ``rdm_method``, ``value`` (mean over subjects of
         ``compare(layer_rdm, subject_rdm, method=method)``), ``ci_low``, ``ci_high``
         (:func:`bootstrap` with ``over="both"``: subjects and conditions resampled),
+        ``vs_best`` (the layer's value minus the best layer's of the same network seed;
+        0 for the best), ``vs_best_ci_low``, ``vs_best_ci_high`` (percentile interval of
+        that difference over the same resamples), ``p_vs_best`` (two-sided bootstrap p of
+        no difference: twice the share of resamples whose difference reaches 0, with the
+        +1 correction; NaN for the best layer) and ``p_vs_best_holm`` (Holm over the
+        seed's other layers; the best layer is chosen on the same data, so read a small
+        p as "this layer is worse than the best", not as proof about the best one),
         ``ceiling_low``, ``ceiling_high`` (:func:`noise_ceiling`, equal to
         ``rsatoolbox.inference.boot_noise_ceiling``), ``n_subjects``, ``n_conditions``
         and ``note`` (empty, or why a value is missing: a region of one subject has
@@ -162,13 +177,18 @@ def compare_to_brain(
 
     M = np.vstack([_model_vector(item, model_rdm_method, conditions, order)
                    for item in models])
+    # the layers of one network seed are compared with that seed's best layer
+    groups: dict = {}
+    for k, (network, net_seed, _, _) in enumerate(models):
+        groups.setdefault((network, net_seed), []).append(k)
+    groups = list(groups.values())
     rows = []
     per_roi = {}
     for name, parts in rois:
         D, measure = _brain_vectors(parts, name, conditions, order,
                                     dict(method=rdm_method or "euclidean", cv=cv,
                                          noise=noise))
-        per_roi[name] = _roi_stats(M, D, method, n_boot, ci, seed)
+        per_roi[name] = _roi_stats(M, D, method, n_boot, ci, seed, groups)
         per_roi[name]["rdm_method"] = measure
         logger.info("compare_to_brain: %s, %d subjects, %d conditions", name, D.shape[0],
                     len(order))
@@ -179,6 +199,7 @@ def compare_to_brain(
                 "network": network, "seed": net_seed, "layer": layer, "roi": name,
                 "method": method, "rdm_method": s["rdm_method"], "value": s["value"][k],
                 "ci_low": s["ci_low"][k], "ci_high": s["ci_high"][k],
+                **{c: s[c][k] for c in _VS_BEST},
                 "ceiling_low": s["ceiling"][0], "ceiling_high": s["ceiling"][1],
                 "n_subjects": s["n_subjects"], "n_conditions": len(order),
                 "note": s["note"],
@@ -478,7 +499,11 @@ def _brain_vectors(parts, name, conditions: str, order: list, rdm_kwargs: dict):
     return np.vstack(blocks), measures.pop()
 
 
-def _roi_stats(M: np.ndarray, D: np.ndarray, method: str, n_boot: int, ci: float, seed):
+_VS_BEST = ("vs_best", "vs_best_ci_low", "vs_best_ci_high", "p_vs_best", "p_vs_best_holm")
+
+
+def _roi_stats(M: np.ndarray, D: np.ndarray, method: str, n_boot: int, ci: float, seed,
+               groups: list):
     n_sub = D.shape[0]
     missing = np.isnan(D).any(axis=0)
     if missing.any():
@@ -487,15 +512,47 @@ def _roi_stats(M: np.ndarray, D: np.ndarray, method: str, n_boot: int, ci: float
         M, D = M.copy(), D.copy()
         M[:, missing] = np.nan
         D[:, missing] = np.nan
-    out = {"value": compare(M, D, method=method).mean(axis=1), "n_subjects": n_sub}
+    value = compare(M, D, method=method).mean(axis=1)
+    out = {"value": value, "n_subjects": n_sub}
+    nan = np.full(M.shape[0], np.nan)
     if n_sub < 2:
-        nan = np.full(M.shape[0], np.nan)
         out.update(ci_low=nan, ci_high=nan, ceiling=(np.nan, np.nan),
-                   note="1 subject: no bootstrap interval and no noise ceiling (both "
-                        "need at least 2 subjects)")
+                   note="1 subject: no bootstrap interval, no test and no noise ceiling "
+                        "(all need at least 2 subjects)",
+                   **{c: nan for c in _VS_BEST})
         return out
-    boot = bootstrap(M, D, method=method, over="both", n_boot=n_boot, ci=ci, seed=seed)
+    # One set of resamples (subjects and conditions, as :func:`bootstrap` with
+    # over="both") gives every layer's interval and every layer-vs-best difference.
+    samples = _bootstrap_samples(M, D, method, "both", n_boot, as_generator(seed))
+    kept = samples[np.isfinite(samples).all(axis=1)]
+    if len(kept) < 2:
+        raise ValueError("Fewer than 2 usable bootstrap samples; use more conditions.")
+    alpha = (1 - ci) / 2
+    out.update(ci_low=np.quantile(kept, alpha, axis=0),
+               ci_high=np.quantile(kept, 1 - alpha, axis=0), **_vs_best(value, kept, groups, alpha))
     nc = noise_ceiling(D, method=method)
-    out.update(ci_low=boot["ci_low"].to_numpy(), ci_high=boot["ci_high"].to_numpy(),
-               ceiling=(float(nc["lower"].iloc[0]), float(nc["upper"].iloc[0])), note="")
+    out.update(ceiling=(float(nc["lower"].iloc[0]), float(nc["upper"].iloc[0])), note="")
+    return out
+
+
+def _vs_best(value: np.ndarray, kept: np.ndarray, groups: list, alpha: float) -> dict:
+    """Each layer's difference from the best layer of its network seed: the difference,
+    its percentile bootstrap interval, a two-sided bootstrap p (how often the resampled
+    difference reaches 0, doubled) and Holm's adjustment over the seed's other layers.
+    The best layer itself has difference 0 and no test."""
+    out = {c: np.full(len(value), np.nan) for c in _VS_BEST}
+    n = len(kept)
+    for members in groups:
+        best = members[int(np.argmax(value[members]))]
+        others = [k for k in members if k != best]
+        out["vs_best"][best] = 0.0
+        for k in others:
+            d = kept[:, k] - kept[:, best]
+            out["vs_best"][k] = value[k] - value[best]
+            out["vs_best_ci_low"][k] = np.quantile(d, alpha)
+            out["vs_best_ci_high"][k] = np.quantile(d, 1 - alpha)
+            tail = min(int((d >= 0).sum()), int((d <= 0).sum()))
+            out["p_vs_best"][k] = min(1.0, 2 * (1 + tail) / (1 + n))
+        if others:
+            out["p_vs_best_holm"][others] = holm(out["p_vs_best"][others])
     return out

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from .._pvalues import holm
+
 __all__ = [
     "SeedTest",
     "per_seed",
@@ -369,35 +371,3 @@ def paired_test(a: Any, b: Any, seeds_a: Any, seeds_b: Any) -> SeedTest:
     se = float(np.std(d, ddof=1)) / math.sqrt(n)
     return _finish(test, n, n, mean_a, mean_b, se, n - 1, "")
 
-
-# --------------------------------------------------------------------------- multiplicity
-
-
-def holm(p: Any) -> np.ndarray:
-    """Holm's step-down adjustment of p values (family-wise error control).
-
-    Parameters
-    ----------
-    p : sequence of float
-        p values in [0, 1]; NaN entries are not part of the family and stay NaN.
-
-    Returns
-    -------
-    numpy.ndarray
-        Adjusted p values in the input order: with the m finite p values sorted
-        ascending, the i-th (1-based) becomes ``max_{j <= i} min(1, (m - j + 1) p_(j))``.
-    """
-    x = _values("p", p)
-    finite = ~np.isnan(x)
-    if ((x[finite] < 0) | (x[finite] > 1)).any():
-        raise ValueError(f"Argument p must hold p values in [0, 1] (or NaN), got {x.tolist()}.")
-    out = np.full(x.shape, np.nan)
-    idx = np.flatnonzero(finite)
-    m = idx.size
-    if m == 0:
-        return out
-    order = idx[np.argsort(x[idx], kind="stable")]
-    scaled = np.minimum(1.0, (m - np.arange(m)) * x[order])
-    # the running maximum keeps the adjusted values in the same order as the raw ones
-    out[order] = np.maximum.accumulate(scaled)
-    return out
