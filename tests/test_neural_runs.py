@@ -86,17 +86,29 @@ def test_conditions_equal_firstlevelmodel_contrasts(two_runs, statistic):
 
 
 def test_residuals_are_the_condition_models_residuals(two_runs):
+    """Data minus design times parameters, the parameters being every design column's
+    effect size from nilearn's own contrasts (nilearn's ``residuals`` attribute mixes raw
+    data with the AR(1)-whitened design, so it is no reference)."""
     bold, events = two_runs
     acts = from_runs(bold, events, mask=nib.Nifti1Image(_mask(), AFFINE), t_r=T_R)
     expect, dof = [], 0
     for img, ev in zip(bold, events):
         model = _reference(img, ev)
-        expect.append(_masked(model.residuals_[0]).T)
-        design = model.design_matrices_[0].to_numpy()
-        dof += design.shape[0] - np.linalg.matrix_rank(design)
+        design = model.design_matrices_[0]
+        betas = np.vstack([
+            _masked(model.compute_contrast(np.eye(design.shape[1])[j],
+                                           output_type="effect_size"))
+            for j in range(design.shape[1])])
+        # nilearn's signal_scaling=0: percent change from each voxel's mean over scans,
+        # computed by nilearn in the images' float32
+        data = _masked(img)
+        scaled = 100 * (data / data.mean(axis=-1, keepdims=True) - 1)
+        expect.append(scaled.T - design.to_numpy() @ betas)
+        dof += design.shape[0] - np.linalg.matrix_rank(design.to_numpy())
     assert acts.residuals.data.shape == (2 * N_SCANS, int(_mask().sum()))
     assert acts.residuals.data.dtype == np.float64
-    np.testing.assert_allclose(acts.residuals.data, np.vstack(expect), rtol=1e-6, atol=1e-8)
+    # float32 data: agreement to float32 precision of values of order 1
+    np.testing.assert_allclose(acts.residuals.data, np.vstack(expect), rtol=0, atol=1e-4)
     assert acts.residuals.dof == dof
 
 
@@ -117,9 +129,8 @@ def test_lss_equals_a_loop_of_firstlevelmodel_fits(rng):
         expect = _masked(model.compute_contrast("this_trial", output_type="effect_size"))
         np.testing.assert_allclose(acts.X[trial], expect, rtol=1e-6, atol=1e-10)
     # residuals come from the condition model, also for LSS
-    model = _reference(img, events)
-    np.testing.assert_allclose(acts.residuals.data, _masked(model.residuals_[0]).T,
-                               rtol=1e-6, atol=1e-8)
+    cond = from_runs(img, events, mask=nib.Nifti1Image(_mask(), AFFINE), t_r=T_R)
+    np.testing.assert_array_equal(acts.residuals.data, cond.residuals.data)
     assert acts.provenance["estimate"] == "lss"
 
 
@@ -302,3 +313,23 @@ def test_errors_come_before_any_fit(two_runs, monkeypatch, tmp_path):
     nan_run[1, 1, 1, 0] = np.nan
     with pytest.raises(ValueError, match=r"In run 1 .* 1 of 32 voxels hold NaN"):
         from_runs([nib.Nifti1Image(nan_run, AFFINE), bold[1]], events, mask=mask, t_r=T_R)
+
+
+def test_residuals_with_an_ols_noise_model_equal_nilearns(two_runs):
+    """Where nilearn's ``residuals`` is right (no whitening: noise_model="ols"), ours equal
+    it; with the default AR(1) model ours stay near the noise level and nilearn's do not."""
+    from nilearn.glm.first_level import FirstLevelModel
+
+    from dnnrsa.neural._runs import _residuals
+
+    bold, events = two_runs
+    mask = nib.Nifti1Image(_mask(), AFFINE)
+    for noise_model in ("ols", "ar1"):
+        model = FirstLevelModel(t_r=T_R, mask_img=mask, minimize_memory=False,
+                                noise_model=noise_model).fit(bold[0], events[0])
+        ours = _residuals(model)
+        theirs = _masked(model.residuals_[0]).T
+        if noise_model == "ols":
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-8)
+        else:
+            assert ours.std() < theirs.std()

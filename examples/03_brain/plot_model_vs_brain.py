@@ -35,12 +35,14 @@ for subject in range(3):
 print(brain["region"][0])
 
 # %%
-# Model vs brain: every layer against every subject's RDM (Euclidean distances on both
-# sides, the default), with a bootstrap CI over subjects and faces and the region's noise
-# ceiling. For real fMRI, ``rdm_method="crossnobis", cv="run", noise="residuals"`` gives
-# unbiased distances; on this white-noise simulation it ranks the layers less sharply.
-table = dnnrsa.compare_to_brain(layers, brain, conditions="image_id", n_boot=500)
-print(table[["layer", "roi", "value", "ci_low", "ci_high", "ceiling_low", "ceiling_high"]])
+# Model vs brain: every layer against every subject's crossnobis RDM (cross-validated
+# over runs, noise normalised with the GLM residuals: unbiased distances), with a
+# bootstrap CI over subjects and faces, a test of each layer against the best one, and
+# the region's noise ceiling.
+table = dnnrsa.compare_to_brain(layers, brain, conditions="image_id", rdm_method="crossnobis",
+                                cv="run", noise="residuals", n_boot=500)
+print(table[["layer", "roi", "value", "ci_low", "ci_high", "p_vs_best_holm", "ceiling_low",
+             "ceiling_high"]])
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
 dnnrsa.rsa.plot_brain_comparison(table, ax=axes)
 fig.tight_layout()
