@@ -7,7 +7,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["holm"]
+__all__ = ["holm", "as_vector"]
+
+
+def as_vector(name: str, values: Any, per: str = "") -> np.ndarray:
+    """``values`` as a 1-D float array, or a TypeError/ValueError naming argument ``name``
+    (``per`` says what one entry is, e.g. "one value per seed")."""
+    try:
+        x = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"Argument {name} must be a 1-D sequence of numbers, got {type(values).__name__}."
+        ) from None
+    if x.ndim != 1:
+        what = f" ({per})" if per else ""
+        raise ValueError(f"Argument {name} must be 1-D{what}, got shape {x.shape}.")
+    return x
 
 
 def holm(p: Any) -> np.ndarray:
@@ -24,14 +39,7 @@ def holm(p: Any) -> np.ndarray:
         Adjusted p values in the input order: with the m finite p values sorted
         ascending, the i-th (1-based) becomes ``max_{j <= i} min(1, (m - j + 1) p_(j))``.
     """
-    try:
-        x = np.asarray(p, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Argument p must be a 1-D sequence of numbers, got {type(p).__name__}."
-        ) from None
-    if x.ndim != 1:
-        raise ValueError(f"Argument p must be 1-D, got shape {x.shape}.")
+    x = as_vector("p", p)
     finite = ~np.isnan(x)
     if ((x[finite] < 0) | (x[finite] > 1)).any():
         raise ValueError(f"Argument p must hold p values in [0, 1] (or NaN), got {x.tolist()}.")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
-from .._pvalues import holm
+from .._pvalues import as_vector, holm
 
 __all__ = [
     "SeedTest",
@@ -222,14 +222,7 @@ class SeedTest:
 
 
 def _values(name: str, values: Any) -> np.ndarray:
-    try:
-        x = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Argument {name} must be a 1-D sequence of numbers, got {type(values).__name__}."
-        ) from None
-    if x.ndim != 1:
-        raise ValueError(f"Argument {name} must be 1-D (one value per seed), got shape {x.shape}.")
+    x = as_vector(name, values, per="one value per seed")
     if np.isinf(x).any():
         raise ValueError(f"Argument {name} contains infinite values; accepts finite numbers "
                          "(NaN marks a missing seed and is dropped).")
