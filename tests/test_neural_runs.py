@@ -325,8 +325,10 @@ def test_residuals_with_an_ols_noise_model_equal_nilearns(two_runs):
     bold, events = two_runs
     mask = nib.Nifti1Image(_mask(), AFFINE)
     for noise_model in ("ols", "ar1"):
-        model = FirstLevelModel(t_r=T_R, mask_img=mask, minimize_memory=False,
-                                noise_model=noise_model).fit(bold[0], events[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # nilearn's mask note
+            model = FirstLevelModel(t_r=T_R, mask_img=mask, minimize_memory=False,
+                                    noise_model=noise_model).fit(bold[0], events[0])
         ours = _residuals(model)
         theirs = _masked(model.residuals_[0]).T
         if noise_model == "ols":
