@@ -545,3 +545,15 @@ def test_missing_factor_values_are_an_error_naming_the_argument(rng):
         rdm(acts[np.arange(18) != 4], method="crossnobis", conditions=COND, cv="viewpoint")
     with pytest.raises(ValueError, match=r"Factor 'expression' \(argument conditions\)"):
         factor_rdms(meta, conditions=COND)
+
+
+def test_an_error_from_a_list_item_names_the_item():
+    import pandas as pd
+
+    from dnnrsa import Activations
+
+    meta = pd.DataFrame({"identity": list("aabb")})
+    good = Activations(np.arange(20.0).reshape(4, 5) % 7, meta)
+    bad = Activations(np.full((4, 5), np.nan), meta)
+    with pytest.raises(ValueError, match=r"^acts\[1\]: Argument acts contains NaN"):
+        rdm([good, bad], method="euclidean")

@@ -368,7 +368,13 @@ def _rdm_list(items, **kwargs):
 
     if len(items) == 0:
         raise ValueError("Argument acts is an empty list.")
-    parts = [rdm(item, **kwargs) for item in items]
+    parts = []
+    for i, item in enumerate(items):
+        try:
+            parts.append(rdm(item, **kwargs))
+        except (ValueError, TypeError) as exc:
+            # say which item of the list failed (a subject, a seed), keeping the type
+            raise type(exc)(f"acts[{i}]: {exc}") from exc
     first = parts[0]
     name = first.descriptors["conditions"]
     for i, part in enumerate(parts[1:], start=1):
