@@ -6,6 +6,7 @@ the test faces, extracts the layer and decodes it (``dnnrsa.decoding`` itself wo
 `Activations` only).
 """
 
+from ._calibration import CALIBRATION_COLUMNS, calibration
 from ._figures import plot_fig2a, plot_fig2b
 from ._findings import FINDINGS_COLUMNS, findings, format_finding
 from ._paper import PAPER_LAYERS, PAPER_OWN_TASK, PAPER_RESULTS, QUICK_STUDY
@@ -15,12 +16,14 @@ from ._stats import SeedTest, difference_from, holm, paired_test, per_seed, summ
 from ._sweep import reproduce
 
 __all__ = [
+    "CALIBRATION_COLUMNS",
     "FINDINGS_COLUMNS",
     "PAPER_LAYERS",
     "PAPER_OWN_TASK",
     "PAPER_RESULTS",
     "QUICK_STUDY",
     "SeedTest",
+    "calibration",
     "decode",
     "default_stimuli",
     "difference_from",
