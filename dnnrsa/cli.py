@@ -43,16 +43,20 @@ def _add_train(sub) -> None:
     p.add_argument("--home", default=None, help="models folder (default: $DNNRSA_HOME or ~/.cache/dnnrsa)")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:N")
     p.add_argument("--overwrite", action="store_true", help="retrain even if the checkpoint exists")
+    p.add_argument("--on-problem", default="raise", choices=("raise", "skip"),
+                   help="with --data paper: raise (default) on a copy that does not match its "
+                   "manifest, or skip: train on the usable part (a recipe of its own)")
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
-    zoo.recipe(args.variant, data=args.data, quick=args.quick, epochs=args.epochs)  # fail early
+    zoo.recipe(args.variant, data=args.data, quick=args.quick, epochs=args.epochs,
+               on_problem=args.on_problem)  # fail early
     for seed in args.seed:
         path = zoo.train_variant(
             args.variant, seed, data=args.data, quick=args.quick, epochs=args.epochs,
             home=args.home, device=args.device, data_root=args.data_root,
-            overwrite=args.overwrite,
+            overwrite=args.overwrite, on_problem=args.on_problem,
         )
         info = zoo.read_info(path)
         acc = info.get("test_accuracy")
@@ -86,6 +90,10 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--jobs", type=int, default=None,
                    help="networks processed at once (default: one per core on a CPU, 1 on a GPU)")
+    p.add_argument("--on-problem", default="raise", choices=("raise", "skip"),
+                   help="with --data paper: raise (default) before any training if a local copy "
+                   "does not match its manifest, or skip: run on the usable part, listing "
+                   "what was skipped in the log and the report")
     p.set_defaults(func=_cmd_reproduce)
 
 
@@ -94,7 +102,7 @@ def _cmd_reproduce(args) -> int:
         data=args.data, networks=args.networks, seeds=args.seeds, layers=args.layers,
         targets=args.targets, quick=args.quick, readout=args.readout,
         readout_epochs=args.readout_epochs, device=args.device, out=args.out,
-        home=args.home, data_root=args.data_root, n_jobs=args.jobs,
+        home=args.home, data_root=args.data_root, n_jobs=args.jobs, on_problem=args.on_problem,
     )
     print(f"Report: {args.out}/report.md")
     return 0
@@ -122,6 +130,9 @@ def _add_decode(sub) -> None:
     p.add_argument("--home", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--csv", default=None, help="write the per-fold rows to this CSV file")
+    p.add_argument("--on-problem", default="raise", choices=("raise", "skip"),
+                   help="KDEF test faces: raise (default) on a copy that does not match its "
+                   "manifest, or skip: use the usable images")
     p.set_defaults(func=_cmd_decode)
 
 
@@ -133,7 +144,8 @@ def _cmd_decode(args) -> int:
     res = study.decode(args.model, args.layer, target=args.target, cv=cv, stimuli=args.stimuli,
                  readout=args.readout, seed=args.seed, epochs=args.epochs,
                  n_permutations=args.permutations, data=args.data, quick=args.quick,
-                 data_root=args.data_root, home=args.home, device=args.device)
+                 data_root=args.data_root, home=args.home, device=args.device,
+                 on_problem=args.on_problem)
     frame = res.to_frame()
     print(frame[["held_out", "accuracy", "n_train", "n_test"]].to_string(index=False))
     print(res)

@@ -232,3 +232,46 @@ def make_uc_merced(root: Path, classes=UCM_CLASSES, n_per_class: int = 20,
             Image.fromarray(arr, "RGB").save(base / scene / f"{scene}{i:02d}.tif",
                                              format="TIFF")
     return Path(root), m
+
+
+# ---------------------------------------------------------------------------------------
+# All four, as an incomplete copy of the real sets under one data root
+# ---------------------------------------------------------------------------------------
+def make_celeba_annotations_only(root: Path, n_present: int = 4, n_identities: int = 1503,
+                                 per_identity: int = 22) -> Path:
+    """A CelebA whose ``identity_CelebA.txt`` lists enough identities and images for the
+    paper's subset (1,503 identities, 28,709 training images) but whose
+    ``img_align_celeba/`` holds the files of only the first ``n_present`` identities
+    (CelebA ids 1..n_present, which the subset rule ranks first): an interrupted download.
+    Images are 178 x 218 JPEGs whose gray level follows the identity."""
+    base = Path(root)
+    img_dir = base / "img_align_celeba"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    w, h = 178, 218
+    ident_lines, part_lines = [], []
+    for cid in range(1, n_identities + 1):
+        for j in range(per_identity):
+            name = f"{(cid - 1) * per_identity + j + 1:06d}.jpg"
+            ident_lines.append(f"{name} {cid}\n")
+            part_lines.append(f"{name} {0 if cid % 10 < 8 else (1 if cid % 10 == 8 else 2)}\n")
+            if cid <= n_present:
+                arr = np.full((h, w, 3), 30 + 50 * (cid - 1) + 3 * j, np.uint8)
+                Image.fromarray(arr, "RGB").save(img_dir / name, quality=95)
+    (base / "identity_CelebA.txt").write_text("".join(ident_lines))
+    (base / "list_eval_partition.txt").write_text("".join(part_lines))
+    return base
+
+
+def make_paper_copies(root: Path) -> Path:
+    """Small, incomplete copies of FER2013, CelebA, KDEF and UC Merced in the real layouts
+    under ``root`` (a data root: ``root/{fer2013,celeba,kdef,uc_merced}``). They do not
+    match the shipped manifests (checksums, counts, missing files and folders), so the
+    loaders accept them only with ``on_problem="skip"``. KDEF images have the real size
+    (562 x 762) so the manifest's crop applies as it does to the real set."""
+    root = Path(root)
+    make_fer2013(root / "fer2013")
+    make_celeba_annotations_only(root / "celeba")
+    make_kdef(root / "kdef", persons_per_sex=2, sessions=("A", "B"), size=(562, 762),
+              pattern=True)
+    make_uc_merced(root / "uc_merced", n_per_class=10, size=(256, 256))
+    return root

@@ -11,7 +11,7 @@ from ._figures import plot_fig2a, plot_fig2b
 from ._findings import FINDINGS_COLUMNS, findings, format_finding
 from ._paper import PAPER_LAYERS, PAPER_OWN_TASK, PAPER_RESULTS, QUICK_STUDY
 from ._report import report, write_outputs
-from ._resolve import decode, default_stimuli, resolve_model
+from ._resolve import check_copies, decode, default_stimuli, resolve_model
 from ._stats import SeedTest, difference_from, holm, paired_test, per_seed, summarise, welch_test
 from ._sweep import reproduce
 
@@ -24,6 +24,7 @@ __all__ = [
     "QUICK_STUDY",
     "SeedTest",
     "calibration",
+    "check_copies",
     "decode",
     "default_stimuli",
     "difference_from",

@@ -62,6 +62,59 @@ def _cell(network: str, mean, sem) -> str:
     return f"{_pct(mean)} +- {_pct(sem)}"
 
 
+#: Problems listed per data set in the report; the rest are counted (all are in the log).
+_LISTED = 20
+_LISTED_WARNING = 5
+
+
+def _data_section(context: dict) -> list[str]:
+    """The local copies a ``data="paper"`` run read and what was wrong with each (the
+    ``check_copies`` records in ``context["copies"]``)."""
+    copies = context.get("copies")
+    if not copies:
+        return []
+    skip = context.get("on_problem") == "skip"
+    lines = [
+        "",
+        "## Data",
+        "",
+        "Local copies checked against data_manifests/ before the run "
+        "(`dnnrsa.datasets.check_dataset(name, path, verify=False)`: layout, file names, "
+        "counts); the loaders compared checksums and decoded each image as they loaded it"
+        + (" and logged what they skipped as warnings." if skip else "."),
+        "",
+    ]
+    for c in copies:
+        probs = c["problems"]
+        if not probs:
+            lines.append(f"- **{c['name']}** at `{c['path']}`: matches its manifest.")
+        else:
+            lines.append(f"- **{c['name']}** at `{c['path']}`: {len(probs)} problem(s)"
+                         + (", skipped (on_problem='skip'): the run used the usable part"
+                            if skip else "") + ":")
+            lines += [f"    - {m}" for m in probs[:_LISTED]]
+            if len(probs) > _LISTED:
+                lines.append(f"    - ... and {len(probs) - _LISTED} more (all in the log; "
+                             f"`dnnrsa data check {c['name']} {c['path']}`)")
+        lines += [f"    - note: {n}" for n in c["notes"]]
+    seen = context.get("loader_warnings") or []
+    if seen:
+        lines += ["", "Warnings while loading the training sets and the test faces (networks "
+                      "already trained were loaded, not retrained: their data was not read):",
+                  ""]
+        for message in seen:
+            first, *rest = message.splitlines()
+            lines.append(f"- {first}")
+            lines += [f"  {ln}" for ln in rest[:_LISTED_WARNING]]
+            if len(rest) > _LISTED_WARNING:
+                lines.append(f"  - ... and {len(rest) - _LISTED_WARNING} more lines (in the log)")
+    if skip and any(c["problems"] for c in copies):
+        lines += ["", "These results come from incomplete or unverified copies: they are not "
+                      "the paper's data. The networks trained here are a recipe of their own "
+                      "(on_problem='skip') and are never loaded as networks of a sound copy."]
+    return lines
+
+
 def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) -> str:
     """The Markdown report: our table beside the paper's, and each finding decided by its
     test."""
@@ -95,6 +148,7 @@ def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) ->
             cells.append(f"{ours} | {ref}")
         lines.append(f"| {net} | {target} | " + " | ".join(cells)
                      + f" | {_pct(sub['chance'].iloc[0])} |")
+    lines += _data_section(context)
     lines += [
         "",
         "## The paper's findings, tested on this run",

@@ -11,16 +11,70 @@ from typing import Any
 from torch import nn
 
 from .. import datasets, zoo
-from .._utils import check_positive_int, format_choices, logger
+from .._utils import check_choice, check_positive_int, format_choices, logger
 from ..activations import Activations
 from ..decoding import DecodingResult, check_readout_options, decode_activations
 from ..extract import extract
 from ..stimuli import StimulusSet
 
-__all__ = ["decode", "default_stimuli", "resolve_model"]
+__all__ = ["check_copies", "decode", "default_stimuli", "resolve_model"]
+
+#: Problems of a copy shown in an error or a report; the rest are counted.
+_SHOWN = 10
 
 
-def default_stimuli(size: int = 48, *, data_root=None, kind: str | None = None) -> StimulusSet:
+def check_copies(names, data_root, on_problem: str) -> list[dict]:
+    """Check the local copies of the data sets ``names`` before a run reads them.
+
+    Each copy ``DATA_ROOT/NAME`` is checked with :func:`dnnrsa.datasets.check_dataset`
+    (``verify=False``: layout, file names and counts; the loaders compare checksums and
+    decode the images as they load). A copy that is not there at all is an error whatever
+    ``on_problem`` says; problems are one ValueError naming every data set that has some
+    (``on_problem="raise"``) or one warning each (``"skip"``).
+
+    Returns
+    -------
+    list of dict
+        One per data set: ``name``, ``path``, ``ok``, ``problems`` and ``notes`` (lists of
+        str), as the report's "Data" section lists them.
+    """
+    root = datasets.data_root(data_root)
+    absent = [n for n in names if not (root / n).is_dir()]
+    if absent:
+        raise FileNotFoundError(
+            f"The data root {root} has no {', '.join(f'{n}/' for n in absent)} folder: "
+            f"data='paper' reads {', '.join(names)} there. See data_manifests/<name>.json "
+            "for how to obtain each; on_problem='skip' skips parts of a copy, not a whole "
+            "data set."
+        )
+    copies = []
+    for name in names:
+        rep = datasets.check_dataset(name, root / name, verify=False)
+        copies.append(dict(name=name, path=rep.path, ok=rep.ok, problems=list(rep.problems),
+                           notes=list(rep.notes)))
+    bad = [c for c in copies if not c["ok"]]
+    if bad and on_problem == "raise":
+        raise ValueError(
+            "data='paper': these local copies do not match their manifests:\n"
+            + "\n".join(_describe(c) for c in bad)
+            + "\nFix them (`dnnrsa data check NAME PATH` gives a full report), or pass "
+            "on_problem='skip' (--on-problem skip) to run on the usable part; what is skipped "
+            "is logged and written into the report."
+        )
+    for c in bad:
+        logger.warning("data='paper', on_problem='skip': %s", _describe(c))
+    return copies
+
+
+def _describe(copy: dict) -> str:
+    probs = copy["problems"]
+    more = f"; ... and {len(probs) - _SHOWN} more" if len(probs) > _SHOWN else ""
+    return (f"{copy['name']} at {copy['path']}: {len(probs)} problem(s): "
+            + "; ".join(probs[:_SHOWN]) + more)
+
+
+def default_stimuli(size: int = 48, *, data_root=None, kind: str | None = None,
+                    on_problem: str = "raise") -> StimulusSet:
     """The test faces: the local KDEF copy when one is configured (``data_root`` or
     ``$DNNRSA_DATA`` holding ``kdef/``), else dnnrsa's synthetic faces. Says which in a log
     line.
@@ -34,12 +88,15 @@ def default_stimuli(size: int = 48, *, data_root=None, kind: str | None = None) 
     kind : {None, "kdef", "synthetic"}
         Force one of the two; ``"kdef"`` without a local copy is an error that says how to
         configure one.
+    on_problem : {"raise", "skip"}
+        The KDEF loader's option: one error naming every problem of the copy, or one
+        warning and the usable images.
     """
     if kind in (None, "kdef"):
         root = data_root if data_root is not None else os.environ.get("DNNRSA_DATA")
         if root is not None and (os.path.isdir(os.path.join(root, "kdef")) or kind == "kdef"):
             logger.info("stimuli: KDEF from %s", os.path.join(root, "kdef"))
-            return datasets.kdef(os.path.join(root, "kdef"), size=size)
+            return datasets.kdef(os.path.join(root, "kdef"), size=size, on_problem=on_problem)
         if kind == "kdef":
             raise FileNotFoundError(
                 "stimuli='kdef' needs a local KDEF copy: pass data_root= or set DNNRSA_DATA to "
@@ -51,14 +108,15 @@ def default_stimuli(size: int = 48, *, data_root=None, kind: str | None = None) 
 
 
 def resolve_model(model: Any, seed: int = 0, *, data: str = "synthetic", quick: bool = False,
-                  home=None, device: Any = "auto") -> nn.Module:
+                  home=None, device: Any = "auto", on_problem: str = "raise") -> nn.Module:
     """An ``nn.Module`` from a module (returned as it is), a zoo variant name (loaded with
-    :func:`dnnrsa.load_model`: ``seed``, ``data``, ``quick``, ``home``) or a checkpoint
-    path."""
+    :func:`dnnrsa.load_model`: ``seed``, ``data``, ``quick``, ``home``, and with
+    ``data="paper"`` ``on_problem``) or a checkpoint path."""
     if isinstance(model, nn.Module):
         return model
     if isinstance(model, str) and model in zoo.VARIANTS:
-        return zoo.load_model(model, seed=seed, data=data, quick=quick, home=home, device=device)
+        return zoo.load_model(model, seed=seed, data=data, quick=quick, home=home, device=device,
+                              on_problem=on_problem if data == "paper" else "raise")
     if isinstance(model, (str, os.PathLike)):
         if os.path.exists(str(model)) or str(model).endswith((".safetensors", ".json")):
             return zoo.load(model, device=device)
@@ -73,15 +131,15 @@ def resolve_model(model: Any, seed: int = 0, *, data: str = "synthetic", quick: 
     )
 
 
-def _resolve_stimuli(stimuli, model, data_root) -> StimulusSet:
+def _resolve_stimuli(stimuli, model, data_root, on_problem) -> StimulusSet:
     if isinstance(stimuli, StimulusSet):
         return stimuli
     config = getattr(model, "config", None)
     size = config["input_size"] if isinstance(config, dict) and "input_size" in config else 48
     if stimuli is None:
-        return default_stimuli(size, data_root=data_root)
+        return default_stimuli(size, data_root=data_root, on_problem=on_problem)
     if isinstance(stimuli, str) and stimuli in ("kdef", "synthetic"):
-        return default_stimuli(size, data_root=data_root, kind=stimuli)
+        return default_stimuli(size, data_root=data_root, kind=stimuli, on_problem=on_problem)
     shown = f"a {type(stimuli).__name__}" if not isinstance(stimuli, str) else repr(stimuli)
     raise ValueError(
         f"Unknown value {shown} for argument stimuli. Valid values are None (KDEF if "
@@ -110,6 +168,7 @@ def decode(
     quick: bool = False,
     data_root: Any = None,
     home: Any = None,
+    on_problem: str = "raise",
 ) -> DecodingResult:
     """Read ``target`` out of ``layer`` of ``model``, testing on groups the readout never saw.
 
@@ -150,6 +209,12 @@ def decode(
         Which zoo network a variant name means (see :func:`dnnrsa.load_model`).
     data_root : path, optional
         Folder of the real data sets, for the KDEF test faces.
+    on_problem : {"raise", "skip"}
+        For the KDEF test faces: one error naming every problem of the local copy
+        (default), or one warning and the usable images. With ``data="paper"`` and a zoo
+        name, "skip" also means the network trained on the usable part of incomplete
+        copies (``reproduce(..., on_problem="skip")``). Needs ``stimuli="kdef"`` or None,
+        or ``data="paper"``.
 
     Returns
     -------
@@ -165,6 +230,15 @@ def decode(
     device = check_readout_options(epochs=epochs, batch_size=batch_size, lr=lr, pool=pool,
                                    seed=seed, device=device)["device"]
     n_permutations = check_positive_int("n_permutations", n_permutations, 0)
+    check_choice("on_problem", on_problem, ("raise", "skip"))
+    if on_problem == "skip" and data != "paper" and not (
+            stimuli is None or (isinstance(stimuli, str) and stimuli == "kdef")):
+        shown = stimuli if isinstance(stimuli, str) else type(stimuli).__name__
+        raise ValueError(
+            f"Argument on_problem='skip' applies to the KDEF test faces (stimuli='kdef' or "
+            f"None) or to networks of data='paper', not to stimuli={shown!r} with "
+            f"data={data!r}. Leave on_problem='raise'."
+        )
     options = dict(target=target, cv=cv, readout=readout, seed=seed, epochs=epochs, pool=pool,
                    batch_size=batch_size, lr=lr, n_permutations=n_permutations, groups=groups,
                    device=device)
@@ -180,8 +254,9 @@ def decode(
             "Argument layer is required when model is a network: e.g. 'dense3', or "
             "'pixels' for the pixel control."
         )
-    net = resolve_model(model, seed, data=data, quick=quick, home=home, device=device)
-    stim = _resolve_stimuli(stimuli, net, data_root)
+    net = resolve_model(model, seed, data=data, quick=quick, home=home, device=device,
+                        on_problem=on_problem)
+    stim = _resolve_stimuli(stimuli, net, data_root, on_problem)
     acts = extract(net, stim, [layer], device=device)[layer]
     info = getattr(net, "dnnrsa_info", None) or {}
     network = "pixels" if layer == "pixels" else (

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,10 @@ from .._utils import (
 from ..decoding import check_readout_options, decode_activations
 from ..extract import extract
 from ..stimuli import StimulusSet
+from ..zoo import check_on_problem
 from ._paper import PAPER_LAYERS, PAPER_SEEDS, QUICK_STUDY
 from ._report import write_outputs
-from ._resolve import default_stimuli
+from ._resolve import check_copies, default_stimuli
 
 __all__ = ["reproduce"]
 
@@ -80,6 +83,7 @@ def reproduce(
     pixel_control: bool = True,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    on_problem: str = "raise",
 ) -> pd.DataFrame:
     """Run the study: train or load each network x seed, extract every layer for the test
     faces, read out every target on a held-out viewpoint, add the pixel control.
@@ -120,6 +124,16 @@ def reproduce(
         running on the CPU, 1 on a GPU.
     progress : bool, optional
         Show a progress bar (default: only in a terminal).
+    on_problem : {"raise", "skip"}
+        With ``data="paper"``, what to do with a local copy that does not match its
+        manifest (files missing, wrong counts or checksums, undecodable images).
+        ``"raise"`` (default): every copy the run reads is checked first
+        (:func:`dnnrsa.datasets.check_dataset` without checksums, then the loaders verify
+        checksums as they load) and any problem is one error before any network is
+        trained. ``"skip"``: run on the usable part; the problems are logged as warnings
+        and listed in the report's "Data" section, and the networks trained are a recipe
+        of their own (``on_problem="skip"`` in :func:`dnnrsa.zoo.recipe`), never loaded
+        as networks trained on a sound copy. Only for ``data="paper"``.
 
     Returns
     -------
@@ -137,6 +151,7 @@ def reproduce(
     for t in targets:
         check_choice("targets", t, TARGETS, hint="Other factors can be decoded with dnnrsa.decode.")
     check_choice("readout", readout, ("paper", "linear"))
+    check_on_problem(on_problem, data)
     seed_list = _seed_list((QUICK_STUDY["seeds"] if quick else PAPER_SEEDS) if seeds is None
                            else seeds)
     if readout_epochs is None:
@@ -146,9 +161,18 @@ def reproduce(
         n_jobs = check_positive_int("n_jobs", n_jobs, 1)
     out = _check_out(out)
     size = zoo.QUICK["arch"]["input_size"] if quick else 48
+    copies = None
+    if data == "paper":
+        # Before any image is decoded or any network trained: every copy the run reads.
+        needed = [zoo.VARIANTS[n].paper_data for n in networks if zoo.VARIANTS[n].paper_data]
+        copies = check_copies([*dict.fromkeys(needed), *(["kdef"] if stimuli is None else [])],
+                              data_root, on_problem)
+    seen: list[str] = []
     if stimuli is None:
         if data == "paper":
-            stimuli = default_stimuli(size, data_root=data_root, kind="kdef")
+            with _warnings_logged(seen):
+                stimuli = default_stimuli(size, data_root=data_root, kind="kdef",
+                                          on_problem=on_problem)
         elif quick:
             stimuli = datasets.synthetic_faces(n_identities=QUICK_STUDY["n_identities"],
                                                sessions=QUICK_STUDY["sessions"], size=size)
@@ -174,7 +198,8 @@ def reproduce(
     n_jobs = _n_jobs(n_jobs, device, len(jobs))
     threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 1 else None
     task = dict(data=data, quick=quick, home=home, device=device, data_root=data_root,
-                stimuli=stimuli, layers=list(layers), targets=list(targets), readout=readout,
+                on_problem=on_problem, stimuli=stimuli, layers=list(layers),
+                targets=list(targets), readout=readout,
                 epochs=readout_epochs, threads=threads)
     bar = tqdm(total=len(jobs), desc="networks", unit="net", disable=hide_progress(progress))
     frames = []
@@ -185,7 +210,8 @@ def reproduce(
 
         outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(_run_network)(n, s, **task) for n, s in jobs)
-    for net_name, seed, info, net_frames in outputs:
+    for net_name, seed, info, net_frames, net_seen in outputs:
+        seen.extend(m for m in net_seen if m not in seen)
         acc = info.get("test_accuracy")
         logger.info("%s seed %d: %s%d layers x %d targets decoded", net_name, seed,
                     "" if acc is None else f"own-task held-out accuracy {acc:.3f}; ",
@@ -208,7 +234,8 @@ def reproduce(
                       context=dict(data=data, quick=quick, seeds=seed_list, readout=readout,
                                    readout_epochs=readout_epochs, stimuli=stimuli.name,
                                    n_stimuli=len(stimuli), seconds=elapsed,
-                                   device=str(device)))
+                                   device=str(device), on_problem=on_problem,
+                                   copies=copies, loader_warnings=seen))
     return results
 
 
@@ -232,14 +259,17 @@ def _n_jobs(n_jobs, device, n_tasks: int) -> int:
     return max(1, min(n_jobs, n_tasks))
 
 
-def _run_network(net_name, seed, *, data, quick, home, device, data_root, stimuli, layers,
-                 targets, readout, epochs, threads):
+def _run_network(net_name, seed, *, data, quick, home, device, data_root, on_problem, stimuli,
+                 layers, targets, readout, epochs, threads):
     """Train or load one network x seed, extract its layers, decode every layer x target."""
     if threads is not None:
         torch.set_num_threads(threads)
-    zoo.train_variant(net_name, seed, data=data, quick=quick, home=home, device=device,
-                      data_root=data_root, progress=False)
-    model = zoo.load_model(net_name, seed=seed, data=data, quick=quick, home=home, device=device)
+    seen: list[str] = []
+    with _warnings_logged(seen):
+        zoo.train_variant(net_name, seed, data=data, quick=quick, home=home, device=device,
+                          data_root=data_root, progress=False, on_problem=on_problem)
+    model = zoo.load_model(net_name, seed=seed, data=data, quick=quick, home=home, device=device,
+                           on_problem=on_problem)
     acts = extract(model, stimuli, layers, device=device, progress=False)
     frames = []
     for layer in layers:
@@ -248,4 +278,28 @@ def _run_network(net_name, seed, *, data, quick, home, device, data_root, stimul
                                      readout=readout, epochs=epochs, seed=seed, device=device,
                                      network=net_name, network_seed=seed)
             frames.append(res.to_frame())
-    return net_name, seed, model.dnnrsa_info, frames
+    return net_name, seed, model.dnnrsa_info, frames, seen
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]):
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.into:
+            self.into.append(message)
+
+
+@contextmanager
+def _warnings_logged(into: list[str]):
+    """Also keep the warnings dnnrsa logs meanwhile (the loaders' on_problem="skip"
+    findings: checksums, undecodable images, what was left out) for the report; they
+    are logged as usual. Worker processes hand theirs back with their results."""
+    handler = _Collect(into)
+    logger.addHandler(handler)
+    try:
+        yield into
+    finally:
+        logger.removeHandler(handler)

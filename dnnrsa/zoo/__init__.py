@@ -6,8 +6,10 @@ from ._checkpoint import build, load, read_info, save
 from ._densenet import ARCHITECTURES, PAPER_LAYERS, CCNDenseNet, check_input_shape
 from ._registry import (
     FULL,
+    ON_PROBLEM,
     QUICK,
     VARIANTS,
+    check_on_problem,
     checkpoint_path,
     list_models,
     load_model,
@@ -19,6 +21,8 @@ from ._registry import (
 from ._train import TrainHistory, accuracy, evaluate, train
 
 __all__ = [
+    "ON_PROBLEM",
+    "check_on_problem",
     "ARCHITECTURES",
     "CCNDenseNet",
     "FULL",

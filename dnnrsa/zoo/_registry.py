@@ -61,6 +61,14 @@ VARIANTS = {
 
 DATA_SOURCES = ("synthetic", "paper")
 
+#: What training on the real data sets does with a copy's problems (the loaders'
+#: ``on_problem``): "raise" (the paper's recipe) or "skip" (train on the usable part).
+ON_PROBLEM = ("raise", "skip")
+
+#: The data set each paper variant trains on, with its (train, test) splits.
+PAPER_SPLITS = {"fer2013": ("train", "public_test"), "celeba": ("train", "test"),
+                "uc_merced": ("train", "test")}
+
 #: Settings of a ``quick`` run: a narrow net on small images, Adam and few epochs, so that
 #: a variant trains in about half a minute on two CPU cores. Not the paper's protocol:
 #: - no dropout: Dropout2d(0.1) drops whole channels, and with 8-channel layers that kept
@@ -103,7 +111,7 @@ def check_variant(variant: str) -> Variant:
 
 
 def recipe(variant: str, *, data: str = "synthetic", quick: bool = False,
-           epochs: int | None = None) -> dict:
+           epochs: int | None = None, on_problem: str = "raise") -> dict:
     """Everything that decides a zoo checkpoint's weights apart from the seed, as a
     JSON-ready dict (written into each checkpoint's sidecar).
 
@@ -119,6 +127,11 @@ def recipe(variant: str, *, data: str = "synthetic", quick: bool = False,
     epochs : int, optional
         Override the preset's number of epochs. The untrained variant is never trained, so
         it takes none.
+    on_problem : {"raise", "skip"}
+        With ``data="paper"``: "skip" trains on the usable part of an incomplete or
+        unverified copy, a recipe of its own (``training_data`` records
+        ``on_problem="skip"``), so such a network is never loaded as one trained on a
+        sound copy. Not applicable to synthetic data; ignored by the untrained variant.
 
     Returns
     -------
@@ -130,6 +143,7 @@ def recipe(variant: str, *, data: str = "synthetic", quick: bool = False,
     """
     v = check_variant(variant)
     check_choice("data", data, DATA_SOURCES)
+    check_on_problem(on_problem, data)
     preset_name = "quick" if quick else "full"
     preset = QUICK if quick else FULL
     architecture = dict(architecture="ccn2022", **preset["arch"])
@@ -150,9 +164,22 @@ def recipe(variant: str, *, data: str = "synthetic", quick: bool = False,
                       **preset["data"][variant])
     else:
         source = dict(dataset=v.paper_data)
+        if on_problem == "skip":
+            source["on_problem"] = "skip"
     source["size"] = preset["arch"]["input_size"]
     return dict(variant=variant, data=data, preset=preset_name, architecture=architecture,
                 training=training, training_data=source)
+
+
+def check_on_problem(on_problem: str, data: str) -> None:
+    """``on_problem`` is one of :data:`ON_PROBLEM` and, when "skip", asked of real data."""
+    check_choice("on_problem", on_problem, ON_PROBLEM)
+    if on_problem == "skip" and data != "paper":
+        raise ValueError(
+            f"Argument on_problem='skip' applies to data='paper' (local copies of the real "
+            f"data sets), not to data={data!r}: the synthetic sets are rendered whole. Leave "
+            "on_problem='raise' or pass data='paper'."
+        )
 
 
 def recipe_key(spec: dict) -> str:
@@ -168,12 +195,12 @@ def recipe_key(spec: dict) -> str:
 
 def checkpoint_path(variant: str, seed: int = 0, *, data: str = "synthetic",
                     quick: bool = False, epochs: int | None = None,
-                    home: str | os.PathLike | None = None) -> Path:
+                    home: str | os.PathLike | None = None, on_problem: str = "raise") -> Path:
     """Where the checkpoint of ``variant`` x ``seed`` made by the recipe
     (``data``, ``quick``, ``epochs``) lives:
     ``HOME/models/DATA/VARIANT/RECIPE_KEY/seedNN.safetensors`` (HOME: ``$DNNRSA_HOME`` or
     ``~/.cache/dnnrsa``; RECIPE_KEY: :func:`recipe_key`)."""
-    spec = recipe(variant, data=data, quick=quick, epochs=epochs)
+    spec = recipe(variant, data=data, quick=quick, epochs=epochs, on_problem=on_problem)
     seed = check_seed("seed", seed)
     return _variant_dir(variant, data, home) / recipe_key(spec) / f"seed{seed:02d}.safetensors"
 
@@ -183,10 +210,33 @@ def _variant_dir(variant: str, data: str, home) -> Path:
 
 
 def training_data(variant: str, *, data: str = "synthetic", quick: bool = False,
-                  size: int | None = None, data_root=None):
-    """The (train, test) StimulusSets a variant learns from."""
+                  size: int | None = None, data_root=None, on_problem: str = "raise"):
+    """The (train, test) StimulusSets a variant learns from.
+
+    Parameters
+    ----------
+    variant : {"expression", "identity", "scene"}
+    data : {"synthetic", "paper"}
+        ``"paper"`` reads ``DATA_ROOT/{fer2013,celeba,uc_merced}`` with the data set's
+        loader (checksums verified).
+    quick : bool
+        The quick preset's image size and (synthetic) set sizes.
+    size : int, optional
+        Image height and width (default: the preset's).
+    data_root : path, optional
+        Folder of the real data sets (default ``$DNNRSA_DATA``).
+    on_problem : {"raise", "skip"}
+        The loaders' option for ``data="paper"``: one error naming every problem of the
+        copy, or one warning and the usable part.
+
+    Returns
+    -------
+    tuple of StimulusSet
+        (train, test).
+    """
     v = check_variant(variant)
     check_choice("data", data, DATA_SOURCES)
+    check_on_problem(on_problem, data)
     if v.target is None:
         raise ValueError("The untrained variant has no training data.")
     preset = QUICK if quick else FULL
@@ -199,14 +249,13 @@ def training_data(variant: str, *, data: str = "synthetic", quick: bool = False,
         return (make(split="train", size=size, seed=0, **opts),
                 make(split="test", size=size, seed=0, **opts))
     base = datasets.data_root(data_root)
-    if variant == "expression":
-        return (datasets.fer2013(base / "fer2013", split="train", size=size),
-                datasets.fer2013(base / "fer2013", split="public_test", size=size))
-    if variant == "identity":
-        return (datasets.celeba_identities(base / "celeba", split="train", size=size),
-                datasets.celeba_identities(base / "celeba", split="test", size=size))
-    return (datasets.uc_merced(base / "uc_merced", split="train", size=size),
-            datasets.uc_merced(base / "uc_merced", split="test", size=size))
+    name = v.paper_data
+    load = getattr(datasets, _LOADERS[name])
+    return tuple(load(base / name, split=split, size=size, on_problem=on_problem)
+                 for split in PAPER_SPLITS[name])
+
+
+_LOADERS = {"fer2013": "fer2013", "celeba": "celeba_identities", "uc_merced": "uc_merced"}
 
 
 def augment_for(variant: str) -> str | None:
@@ -227,6 +276,7 @@ def train_variant(
     data_root=None,
     progress: bool | None = None,
     overwrite: bool = False,
+    on_problem: str = "raise",
 ) -> Path:
     """Train one variant x seed with the study's protocol (or the quick preset) and save
     it where :func:`load_model` finds it.
@@ -249,6 +299,9 @@ def train_variant(
         Models folder (default ``$DNNRSA_HOME`` or ``~/.cache/dnnrsa``).
     overwrite : bool
         Retrain even when the checkpoint exists.
+    on_problem : {"raise", "skip"}
+        With ``data="paper"``: "skip" trains on the usable part of an incomplete copy (a
+        recipe of its own, see :func:`recipe`).
 
     Returns
     -------
@@ -256,9 +309,10 @@ def train_variant(
         The checkpoint written (or found).
     """
     v = check_variant(variant)
-    spec = recipe(variant, data=data, quick=quick, epochs=epochs)
+    spec = recipe(variant, data=data, quick=quick, epochs=epochs, on_problem=on_problem)
     key = recipe_key(spec)
-    path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home)
+    path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home,
+                           on_problem=on_problem)
     seed = check_seed("seed", seed)
     if path.exists() and not overwrite:
         logger.info("%s seed %d already trained at %s", variant, seed, path)
@@ -272,7 +326,8 @@ def train_variant(
                                  test_accuracy=None)
         return save(model, path, variant=variant, recipe=spec, recipe_key=key)
     train_set, test_set = training_data(variant, data=data, quick=quick,
-                                        size=arch["input_size"], data_root=data_root)
+                                        size=arch["input_size"], data_root=data_root,
+                                        on_problem=on_problem)
     with torch_seed(seed):
         model = build("ccn2022", n_classes=len(train_set.classes(v.target)), **arch)
     protocol = spec["training"]
@@ -297,6 +352,7 @@ def load_model(
     epochs: int | None = None,
     home: str | os.PathLike | None = None,
     device: Any = "auto",
+    on_problem: str = "raise",
 ) -> nn.Module:
     """Load a trained variant x seed of the study from the models folder, or a checkpoint
     from a path.
@@ -321,6 +377,9 @@ def load_model(
         Models folder (default ``$DNNRSA_HOME`` or ``~/.cache/dnnrsa``).
     device : {"auto", "cpu", "cuda", ...}
         Where to put the network.
+    on_problem : {"raise", "skip"}
+        ``"skip"``: the network trained on the usable part of an incomplete copy of the
+        real data (``data="paper"``, ``train_variant(..., on_problem="skip")``).
 
     Returns
     -------
@@ -343,17 +402,20 @@ def load_model(
     if isinstance(variant, os.PathLike) or (isinstance(variant, str) and variant not in VARIANTS
                                             and (os.sep in variant or variant.endswith(".safetensors"))):
         return load(variant, device=device)
-    spec = recipe(variant, data=data, quick=quick, epochs=epochs)
+    spec = recipe(variant, data=data, quick=quick, epochs=epochs, on_problem=on_problem)
     key = recipe_key(spec)
-    path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home)
+    path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home,
+                           on_problem=on_problem)
     if not path.exists():
-        raise FileNotFoundError(_missing_message(variant, seed, data, quick, epochs, key, home))
+        raise FileNotFoundError(_missing_message(variant, seed, data, quick, epochs, key, home,
+                                                 on_problem))
     info = read_info(path)
     if info.get("recipe_key") != key or info.get("recipe") != spec or info.get("seed") != seed:
         raise ValueError(
             f"The checkpoint at {path} was made by recipe {info.get('recipe_key')!r} with seed "
             f"{info.get('seed')!r}, not by {key!r} with seed {seed}: it was moved or edited by "
-            f"hand. Retrain it with `{_train_command(variant, seed, data, quick, epochs)} "
+            f"hand. Retrain it with "
+            f"`{_train_command(variant, seed, data, quick, epochs, on_problem)} "
             "--overwrite`."
         )
     model = load(path, device=device)
@@ -361,17 +423,18 @@ def load_model(
     return model
 
 
-def _train_command(variant, seed, data, quick, epochs) -> str:
+def _train_command(variant, seed, data, quick, epochs, on_problem="raise") -> str:
     return (f"dnnrsa train {variant} --seed {seed}" + (f" --data {data}" if data != "synthetic" else "")
-            + (" --quick" if quick else "") + (f" --epochs {epochs}" if epochs is not None else ""))
+            + (" --quick" if quick else "") + (f" --epochs {epochs}" if epochs is not None else "")
+            + (" --on-problem skip" if on_problem == "skip" else ""))
 
 
-def _missing_message(variant, seed, data, quick, epochs, key, home) -> str:
+def _missing_message(variant, seed, data, quick, epochs, key, home, on_problem="raise") -> str:
     folder = _variant_dir(variant, data, home)
     what = (f"No trained {variant!r} network for seed {seed} of recipe {key} ({data} data, "
             f"{'quick' if quick else 'full'} preset"
             + (f", {epochs} epochs" if epochs is not None else "") + ")")
-    advice = f"Train it with `{_train_command(variant, seed, data, quick, epochs)}`"
+    advice = f"Train it with `{_train_command(variant, seed, data, quick, epochs, on_problem)}`"
     if not quick:
         advice += " (the paper's protocol; add --quick for a small CPU run)"
     others = list_models(home)
@@ -381,7 +444,8 @@ def _missing_message(variant, seed, data, quick, epochs, key, home) -> str:
         for rkey, rows in others.groupby("recipe", sort=True):
             r = rows.iloc[0]
             flags = ("quick=True (--quick)" if r.preset == "quick" else "quick=False") + (
-                f", epochs={r.epochs} (--epochs {r.epochs})" if r.epochs_override else "")
+                f", epochs={r.epochs} (--epochs {r.epochs})" if r.epochs_override else "") + (
+                ", on_problem='skip' (--on-problem skip)" if r.on_problem == "skip" else "")
             found.append(f"{rkey} (seeds {', '.join(str(s) for s in sorted(rows.seed))}; "
                          f"load with {flags})")
         advice += ". Trained recipes of this variant in " + f"{folder}: " + "; ".join(found)
@@ -403,7 +467,8 @@ def list_models(home: str | os.PathLike | None = None) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``variant``, ``data``, ``recipe`` (the key), ``preset``, ``epochs``,
         ``epochs_override`` (True when the epochs differ from the preset's), ``seed``,
-        ``test_accuracy`` and ``path``; sorted. Checkpoints whose sidecar cannot be read
+        ``test_accuracy``, ``path`` and ``on_problem`` ("skip" for a network trained on
+        the usable part of an incomplete copy of the real data, else "raise"); sorted. Checkpoints whose sidecar cannot be read
         are left out (and logged).
     """
     rows = []
@@ -424,8 +489,10 @@ def list_models(home: str | os.PathLike | None = None) -> pd.DataFrame:
                          recipe=sidecar.parent.name, preset=spec.get("preset"), epochs=n_epochs,
                          epochs_override=bool(training) and n_epochs != preset["epochs"],
                          seed=info.get("seed"), test_accuracy=info.get("test_accuracy"),
-                         path=str(sidecar.with_suffix(".safetensors"))))
+                         path=str(sidecar.with_suffix(".safetensors")),
+                         on_problem=(spec.get("training_data") or {}).get("on_problem",
+                                                                          "raise")))
     columns = ["variant", "data", "recipe", "preset", "epochs", "epochs_override", "seed",
-               "test_accuracy", "path"]
+               "test_accuracy", "path", "on_problem"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(["variant", "data", "recipe", "seed"], ignore_index=True)
