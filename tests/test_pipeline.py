@@ -43,6 +43,20 @@ def test_reproduce_writes_consistent_tables_figures_and_report(home, tmp_path):
     table = pd.read_csv(out / "findings.csv")
     assert len(table) == 7 and set(table.verdict) == {"not tested"}  # no trained net here
     assert "**not tested**" in report and "nan" not in report.lower()
+    # the calibration block: the untrained conv1 figure is the sweep's own, brightness is a
+    # one-feature readout, both beside KDEF's
+    calib = pd.read_csv(out / "calibration.csv").set_index("measure")
+    conv1 = results[(results.network == "untrained") & (results.layer == "conv1")
+                    & (results.target == "identity")].groupby("seed").accuracy.mean().mean()
+    assert calib.loc["untrained_conv1", "value"] == pytest.approx(conv1)
+    assert calib.loc["untrained_conv1", "kdef"] == pytest.approx(0.079)
+    mean = faces.images.reshape(len(faces), -1).mean(axis=1, dtype=np.float64)
+    bright = dnnrsa.decoding.decode_activations(
+        dnnrsa.Activations.from_arrays(mean[:, None], faces.metadata), target="identity",
+        cv="viewpoint", readout="linear", device="cpu")
+    assert calib.loc["brightness", "value"] == pytest.approx(bright.accuracy)
+    assert "## How hard is this test set?" in report
+    assert "| untrained_conv1 |" in report and "7.9 (5.5x)" in report
 
 
 def test_one_seed_has_no_sem_no_error_bar_and_no_verdict(home, tmp_path):

@@ -224,6 +224,27 @@ def calibration(
     return _table(rows)
 
 
+def test_set_calibration(stimuli: StimulusSet, untrained_conv1: tuple | None = None
+                         ) -> pd.DataFrame:
+    """The calibration measures a study run can afford beside its sweep: brightness and the
+    three pixel measures on its test faces, plus the untrained networks' conv1 identity
+    figure when the run has one (``(accuracy, chance, n_seeds)`` read with the run's own
+    readout, the readout of the paper's 7.9%). Same table as :func:`calibration`."""
+    rows = [_brightness(stimuli), *_pixel_measures(stimuli)]
+    if untrained_conv1 is not None:
+        acc, chance, n = untrained_conv1
+        rows.append(_row("untrained_conv1", acc, chance, n,
+                         "untrained networks of this run, conv1, this run's readout",
+                         kdef=_kdef_untrained_conv1()))
+    return _table(rows)
+
+
+def _kdef_untrained_conv1() -> float:
+    """The paper's untrained conv1 identity accuracy on KDEF (7.9%), as a fraction."""
+    return float(PAPER_RESULTS.set_index(["network", "target"]).loc[("untrained", "identity"),
+                                                                     "conv1"]) / 100
+
+
 def _row(measure, value, chance, n, note="", kdef=math.nan) -> dict:
     return dict(measure=measure, value=float(value), chance=float(chance), n=int(n),
                 kdef=float(kdef), note=note)
@@ -315,8 +336,7 @@ def _untrained_conv1(stimuli, seeds, *, quick, home, device) -> dict:
         values.append(res.accuracy)
         chance = res.chance
     per_seed = ", ".join(f"{v:.3f}" for v in values)
-    kdef = PAPER_RESULTS.set_index(["network", "target"]).loc[("untrained", "identity"),
-                                                              "conv1"] / 100
+    kdef = _kdef_untrained_conv1()
     preset = "quick" if quick else "full"
     return _row("untrained_conv1", np.mean(values), chance, len(values),
                 f"{preset} preset, linear readout pool {_POOL}, leave-one-viewpoint-out; "

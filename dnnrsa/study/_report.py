@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .._version import __version__
@@ -32,6 +33,8 @@ def write_outputs(results: pd.DataFrame, out: Path, *, layers, targets, context:
                          on=["network", "layer", "target"], how="left")
     _write_csv(both.rename(columns={"difference": "minus_untrained"}), out / "summary.csv")
     _write_csv(table, out / "findings.csv")
+    if context.get("calibration") is not None:
+        _write_csv(context["calibration"], out / "calibration.csv")
     label = f"{context['data']} data, {len(context['seeds'])} seed(s), readout {context['readout']}"
     for name, fig in (("fig2a.png", plot_fig2a(summary, layers, targets, title=label)),
                       ("fig2b.png", plot_fig2b(diff, layers, targets, title=label))):
@@ -115,6 +118,37 @@ def _data_section(context: dict) -> list[str]:
     return lines
 
 
+def _calibration_section(calib: pd.DataFrame | None) -> list[str]:
+    """How hard the test faces are without any training, beside KDEF's figure."""
+    if calib is None or not len(calib):
+        return []
+    lines = [
+        "",
+        "## How hard is this test set?",
+        "",
+        "Identity read out of the test faces with no trained network, leave-one-viewpoint-"
+        "out unless said otherwise (linear readouts; `dnnrsa.study.calibration` measures "
+        "the full set of figures). A test set as hard as KDEF puts an untrained conv1 near "
+        "the paper's 7.9% (5.5x chance with 70 identities) and brightness alone near chance; above the target "
+        "range, identity readouts sit high for every network for reasons no network learnt.",
+        "",
+        "| measure | ours | x chance | KDEF (paper) | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for _, r in calib.iterrows():
+        ours = "n/a" if not np.isfinite(r["value"]) else _pct(r["value"])
+        x = "n/a" if not np.isfinite(r["x_chance"]) else f"{r['x_chance']:.1f}x"
+        # KDEF has 70 identities and 7 expressions: its chance, not this set's
+        kdef_chance = 1 / 7 if r["measure"].startswith("quick_expression") else 1 / 70
+        kdef = "" if not np.isfinite(r["kdef"]) else (
+            f"{_pct(r['kdef'])} ({r['kdef'] / kdef_chance:.1f}x)")
+        met = "n/a" if pd.isna(r["passes"]) else ("yes" if r["passes"] else "**no**")
+        lines.append(f"| {r['measure']} | {ours} | {x} | {kdef} | {r['target']} | {met} |")
+    notes = [f"{r['measure']}: {r['note']}" for _, r in calib.iterrows() if r["note"]]
+    lines += ["", *[f"- {n}" for n in notes]]
+    return lines
+
+
 def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) -> str:
     """The Markdown report: our table beside the paper's, and each finding decided by its
     test."""
@@ -149,6 +183,7 @@ def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) ->
         lines.append(f"| {net} | {target} | " + " | ".join(cells)
                      + f" | {_pct(sub['chance'].iloc[0])} |")
     lines += _data_section(context)
+    lines += _calibration_section(context.get("calibration"))
     lines += [
         "",
         "## The paper's findings, tested on this run",

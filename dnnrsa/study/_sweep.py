@@ -30,6 +30,7 @@ from ..decoding import check_readout_options, decode_activations
 from ..extract import extract
 from ..stimuli import StimulusSet
 from ..zoo import check_on_problem
+from ._calibration import test_set_calibration
 from ._paper import PAPER_LAYERS, PAPER_SEEDS, QUICK_STUDY
 from ._report import write_outputs
 from ._resolve import check_copies, default_stimuli
@@ -228,6 +229,7 @@ def reproduce(
             frames.append(res.to_frame())
     results = _sorted(pd.concat(frames, ignore_index=True), networks, layers)
     results.insert(0, "data", data)
+    calibration = _calibration_of(stimuli, results) if "identity" in targets else None
     elapsed = time.perf_counter() - start
     if out is not None:
         write_outputs(results, out, layers=list(layers), targets=list(targets),
@@ -235,8 +237,21 @@ def reproduce(
                                    readout_epochs=readout_epochs, stimuli=stimuli.name,
                                    n_stimuli=len(stimuli), seconds=elapsed,
                                    device=str(device), on_problem=on_problem,
-                                   copies=copies, loader_warnings=seen))
+                                   copies=copies, loader_warnings=seen,
+                                   calibration=calibration))
     return results
+
+
+def _calibration_of(stimuli: StimulusSet, results: pd.DataFrame) -> pd.DataFrame:
+    """How hard the run's test faces are, measured without training: brightness and pixel
+    readouts of identity, and the untrained networks' conv1 (from the sweep itself)."""
+    conv1 = results[(results.network == "untrained") & (results.layer == "conv1")
+                    & (results.target == "identity")]
+    untrained = None
+    if len(conv1):
+        per_seed = conv1.groupby("seed")["accuracy"].mean()
+        untrained = (float(per_seed.mean()), float(conv1["chance"].iloc[0]), len(per_seed))
+    return test_set_calibration(stimuli, untrained)
 
 
 def _sorted(results: pd.DataFrame, networks, layers) -> pd.DataFrame:
