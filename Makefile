@@ -18,7 +18,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/dnnrsa reproduce --quick --out $(OUT)
-	@echo "Report: $(OUT)/report.md   Figures: $(OUT)/fig2a.png $(OUT)/fig2b.png"
+	@echo "Report: $(OUT)/report.md   Figures: $(OUT)/fig2a.png $(OUT)/fig2b.png $(OUT)/fig_calibration.png"
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=15

@@ -56,6 +56,7 @@ def test_reproduce_writes_consistent_tables_figures_and_report(home, tmp_path):
         cv="viewpoint", readout="linear", device="cpu")
     assert calib.loc["brightness", "value"] == pytest.approx(bright.accuracy)
     assert "## How hard is this test set?" in report
+    assert (out / "fig_calibration.png").read_bytes()[:4] == b"\x89PNG"
     assert "| untrained_conv1 |" in report and "7.9 (5.5x)" in report
 
 

@@ -1,4 +1,5 @@
-"""Figures of the study: accuracy per layer (Figure 2A) and trained minus untrained (2B).
+"""Figures of the study: accuracy per layer (Figure 2A), trained minus untrained (2B) and
+how hard the test faces are (the calibration figure).
 
 Error bars are SEMs over network seeds; where a SEM is undefined (one seed) no bar is
 drawn, rather than a bar of zero length that would read as "no variability"."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_fig2a", "plot_fig2b"]
+__all__ = ["plot_calibration", "plot_fig2a", "plot_fig2b"]
 
 COLORS = {"expression": "#d95f02", "identity": "#1b9e77", "scene": "#7570b3",
           "untrained": "#666666", "pixels": "#000000"}
@@ -93,4 +94,46 @@ def plot_fig2b(diff: pd.DataFrame, layers, targets, *, title: str | None = None)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+#: The x-chance ranges the calibration targets allow (issue 10), for the figure's bands.
+_CALIBRATION_BANDS = {"untrained_conv1": (3.0, 9.0), "brightness": (0.0, 2.5)}
+
+
+def plot_calibration(calib: pd.DataFrame, *, title: str | None = None):
+    """How hard the test faces are: each calibration measure in multiples of chance (bars),
+    its target range (green band) and KDEF's figure from the paper (diamond, 70
+    identities). Measures that could not be taken (NaN) are listed, not drawn."""
+    import matplotlib.pyplot as plt
+
+    rows = calib[np.isfinite(calib["x_chance"].astype(float))].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.55 * max(len(rows), 1)))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, rows["x_chance"], color="#1b9e77", height=0.5, label="this test set")
+    for yi, (_, r) in zip(y, rows.iterrows()):
+        band = _CALIBRATION_BANDS.get(r["measure"])
+        if band is not None:
+            ax.fill_betweenx([yi - 0.38, yi + 0.38], *band, facecolor="none",
+                             edgecolor="#1a9641", hatch="///", lw=1, zorder=3,
+                             label="target range")
+        if np.isfinite(r["kdef"]):
+            kdef_chance = 1 / 7 if r["measure"].startswith("quick_expression") else 1 / 70
+            ax.plot(r["kdef"] / kdef_chance, yi, "D", color="#d95f02", zorder=4,
+                    label="KDEF (paper)")
+        ax.text(r["x_chance"], yi, f" {100 * r['value']:.1f}%", va="center", fontsize=8)
+    ax.axvline(1.0, ls="--", color="grey", lw=1, label="chance")
+    ax.set_yticks(y, rows["measure"])
+    ax.set_xlabel("accuracy / chance")
+    missing = calib.loc[~calib["measure"].isin(rows["measure"]), "measure"].tolist()
+    ax.set_title(title or "How hard is the test set? (no training involved)", fontsize=10)
+    if missing:
+        ax.set_title((title or "How hard is the test set? (no training involved)")
+                     + "\nnot measurable here: " + ", ".join(missing), fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    ax.set_xlim(0, 1.15 * max(float(rows["x_chance"].max()), 9.5))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(seen.values(), seen.keys(), fontsize=7, loc="lower center", ncol=4,
+               frameon=False)
     return fig

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ._figures import plot_fig2a, plot_fig2b
+from ._figures import plot_calibration, plot_fig2a, plot_fig2b
 from ._findings import findings, format_finding
 from ._paper import PAPER_RESULTS
 from ._stats import difference_from, summarise
@@ -36,8 +36,11 @@ def write_outputs(results: pd.DataFrame, out: Path, *, layers, targets, context:
     if context.get("calibration") is not None:
         _write_csv(context["calibration"], out / "calibration.csv")
     label = f"{context['data']} data, {len(context['seeds'])} seed(s), readout {context['readout']}"
-    for name, fig in (("fig2a.png", plot_fig2a(summary, layers, targets, title=label)),
-                      ("fig2b.png", plot_fig2b(diff, layers, targets, title=label))):
+    figures = [("fig2a.png", plot_fig2a(summary, layers, targets, title=label)),
+               ("fig2b.png", plot_fig2b(diff, layers, targets, title=label))]
+    if context.get("calibration") is not None:
+        figures.append(("fig_calibration.png", plot_calibration(context["calibration"])))
+    for name, fig in figures:
         tmp = out / (name + ".partial.png")
         fig.savefig(tmp, dpi=120)
         plt.close(fig)
@@ -219,6 +222,6 @@ def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) ->
           if context["quick"] else []),
         "",
         "Files: results.csv (one row per fold), summary.csv, findings.csv (one row per "
-        "finding, with its test), fig2a.png, fig2b.png.",
+        "finding, with its test), calibration.csv, fig2a.png, fig2b.png, fig_calibration.png.",
     ]
     return "\n".join(lines) + "\n"
