@@ -18,8 +18,8 @@ z towards the camera of a frontal face; one unit is about half the head width, y
 eye level). It is a union of smooth primitives whose horizontal cross-sections are
 ellipses: the skull and face (with separate front and back depth profiles: forehead,
 face plane, jaw taper), a muzzle carrying the lips and chin, a nose that grows from the
-bridge to the tip, two ears, a neck and a hair shell (thin for short hair, hanging to the
-shoulders for long hair). The head turns
+bridge to the tip, two ears, a neck and a hair shell that hugs the skull (long hair is
+worn tied back, lying on the nape, so no hair frames or covers the face). The head turns
 about the vertical axis by the yaw angle (positive yaw: the nose points to the image
 right; ``"HL"`` = -45 degrees shows the left cheek with the nose pointing left, as in
 KDEF's half-left pictures) and is seen in orthographic projection. Because a yaw turn
@@ -37,15 +37,25 @@ light; a slight blur and pixel noise finish the picture.
 width and squareness, eye spacing and size, brow height and thickness, nose length,
 width and protrusion, mouth width, lip thickness, chin, skin and hair albedo, hair line,
 length and volume, ears). Women and men differ on average (longer hair, thinner brows,
-narrower jaw, smaller nose) but the distributions overlap. *Expression* is a mix of
-facial actions (brow raise, inner brow raise, brow lowering and knitting, upper-lid
-raise, lid tightening, cheek raise, nose wrinkle, upper-lip raise, lip-corner pull and
-depression, lip stretch, lip press, jaw drop, chin raise); each identity shows each action
-at its own intensity (0.7 to 1.2 times the prototype). *Session* (KDEF-like set) re-seats
-the person in the same studio: position changes by up to about a pixel (at 48 x 48),
-scale by up to 3 %, the key light by up to 8 degrees and 8 % intensity, and the
-background grey and pixel noise a little. The training sets vary all of these much more
-(and yaw), like pictures from the wild.
+narrower jaw, smaller nose) but the distributions overlap. Identity lives mostly in the
+3-D shape and proportions and in the painted and bump-mapped detail, which change their
+appearance as the head turns; skin and hair albedo, hair volume and neck width vary only
+as much as across the people of one real set such as KDEF (one population, no hair over
+the face), so the outline and the overall brightness alone say little about who it is.
+*Expression* is a mix of facial actions (brow raise, inner brow raise, brow lowering and
+knitting, upper-lid raise, lid tightening, cheek raise, nose wrinkle, upper-lip raise,
+lip-corner pull and depression, lip stretch, lip press, jaw drop, chin raise); each
+identity shows each action at its own intensity (0.7 to 1.2 times the prototype).
+
+Photographic conditions are never a property of a person. In the KDEF-like set a
+*session* is one set-up of the studio for everyone photographed in it: key light
+direction (within 3 degrees of the other session's) and intensity (3 %), ambient light,
+background grey and sensor noise level. Within a session, every single picture has its
+own position (about half a pixel at 48 x 48), scale (about 1 %) and exposure (about
+4 %), drawn independently. The training sets draw all of these much more widely for
+every picture, like pictures from the wild; their faces are mostly near-frontal (yaw
+within +-``yaw_jitter``) with a minority (``turned``) turned up to +-60 degrees, as in
+FER2013 and CelebA, while the KDEF-like test views are at +-45 degrees.
 
 Random streams
 --------------
@@ -55,9 +65,9 @@ with its own stream number (``faces``, ``expressions`` train, ``expressions`` te
 of the two splits of :func:`synthetic_expressions` and of :func:`synthetic_identities`
 are different people: a network trained on one set is never tested on its own training
 identities. Within a generator, a person (and for :func:`synthetic_faces` also each
-person's sessions and each picture) has its own child stream, so asking for fewer
-expressions, viewpoints or identities gives exactly the corresponding subset of the
-bigger set. Everything is deterministic: the same arguments give bit-identical images,
+person's pictures in each session, and each session's studio set-up) has its own child
+stream, so asking for fewer expressions, viewpoints or identities gives exactly the
+corresponding subset of the bigger set. Everything is deterministic: the same arguments give bit-identical images,
 and :data:`DATA_VERSION` numbers what they are.
 
 Where things are
@@ -93,4 +103,4 @@ __all__ = [
 # metadata a synthetic generator gives for the same arguments (renderer, parameter
 # distributions, random streams, column values or dtypes): trained-model checkpoints
 # record it and refuse to be confused with networks trained on other synthetic data.
-DATA_VERSION = 1
+DATA_VERSION = 2

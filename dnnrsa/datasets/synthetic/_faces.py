@@ -95,12 +95,13 @@ def _wild_set(
     rng: np.random.Generator,
     size: int,
     yaw_jitter: float,
+    turned: float,
     columns: Sequence[str],
 ) -> StimulusSet:
     """A training set of pictures from the wild: after the caller's draws of who shows
     which expression, ``rng`` gives each image its own nuisance and action intensities."""
     n = len(id_index)
-    nuisance = _free_nuisance(rng, n, yaw_jitter)
+    nuisance = _free_nuisance(rng, n, yaw_jitter, turned)
     jitter = rng.uniform(0.8, 1.2, (n, len(_ACTIONS)))
     return _face_set(name, people, labels, id_index, expr_index, nuisance, size,
                      action_jitter=jitter, columns=columns)
@@ -130,8 +131,9 @@ def synthetic_faces(
         Viewpoint codes, keys of :data:`VIEWPOINTS` (``"FL"`` -90, ``"HL"`` -45,
         ``"S"`` 0, ``"HR"`` +45, ``"FR"`` +90 degrees of yaw).
     sessions : sequence of str, default ``("A", "B")``
-        Photo sessions; each person has their own position, scale, lighting, background
-        and noise in each session.
+        Photo sessions. A session is one studio set-up shared by everyone in it (light
+        direction and intensity, ambient, background, noise level); position, scale and
+        exposure change with every picture.
     size : int, default 48
         Image height and width in pixels (at least 16).
     seed : int, default 0
@@ -209,6 +211,7 @@ def synthetic_expressions(
     size: int = 48,
     seed: int = 0,
     yaw_jitter: float = 30.0,
+    turned: float = 0.2,
 ) -> StimulusSet:
     """A FER2013-like training set: expression labels over many people and random views.
 
@@ -227,7 +230,12 @@ def synthetic_expressions(
     seed : int, default 0
         Seed of the random streams.
     yaw_jitter : float, default 30.0
-        Yaw is uniform in [-yaw_jitter, yaw_jitter] degrees (0 to 90).
+        Most faces are near-frontal, as in FER2013 and CelebA: their yaw is uniform in
+        [-yaw_jitter, yaw_jitter] degrees (0 to 90).
+    turned : float, default 0.2
+        Fraction of the faces (0 to 1) that are turned further, as the minority of
+        non-frontal faces in those sets: their yaw is uniform in [-60, 60] degrees (or in
+        +-yaw_jitter where that is wider). 0 keeps every face within +-yaw_jitter.
 
     Returns
     -------
@@ -248,7 +256,7 @@ def synthetic_expressions(
     """
     n_images = check_positive_int("n_images", n_images)
     n_identities = check_positive_int("n_identities", n_identities)
-    split, size, seed, yaw_jitter = _check_wild(split, size, seed, yaw_jitter)
+    split, size, seed, yaw_jitter, turned = _check_wild(split, size, seed, yaw_jitter, turned)
     stream = _STREAMS["expressions_" + split]
     rng = _stream_rng(seed, stream, 1)
     expr_index = rng.permutation(np.arange(n_images) % len(EXPRESSIONS))
@@ -262,6 +270,7 @@ def synthetic_expressions(
         rng,
         size,
         yaw_jitter,
+        turned,
         columns=("expression", "identity", "sex", "yaw"),
     )
 
@@ -274,6 +283,7 @@ def synthetic_identities(
     size: int = 48,
     seed: int = 0,
     yaw_jitter: float = 30.0,
+    turned: float = 0.2,
 ) -> StimulusSet:
     """A CelebA-like training set: identity labels, many pictures of each person.
 
@@ -293,7 +303,12 @@ def synthetic_identities(
     seed : int, default 0
         Seed of the random streams.
     yaw_jitter : float, default 30.0
-        Yaw is uniform in [-yaw_jitter, yaw_jitter] degrees (0 to 90).
+        Most faces are near-frontal, as in FER2013 and CelebA: their yaw is uniform in
+        [-yaw_jitter, yaw_jitter] degrees (0 to 90).
+    turned : float, default 0.2
+        Fraction of the faces (0 to 1) that are turned further, as the minority of
+        non-frontal faces in those sets: their yaw is uniform in [-60, 60] degrees (or in
+        +-yaw_jitter where that is wider). 0 keeps every face within +-yaw_jitter.
 
     Returns
     -------
@@ -312,7 +327,7 @@ def synthetic_identities(
     """
     n_identities = check_positive_int("n_identities", n_identities)
     n_per = check_positive_int("n_images_per_identity", n_images_per_identity)
-    split, size, seed, yaw_jitter = _check_wild(split, size, seed, yaw_jitter)
+    split, size, seed, yaw_jitter, turned = _check_wild(split, size, seed, yaw_jitter, turned)
     stream = _STREAMS["identities"]
     rng = _stream_rng(seed, stream, 1, ("train", "test").index(split))
     id_index = np.repeat(np.arange(n_identities), n_per)
@@ -326,5 +341,6 @@ def synthetic_identities(
         rng,
         size,
         yaw_jitter,
+        turned,
         columns=("identity", "sex", "expression", "yaw"),
     )

@@ -12,6 +12,10 @@ import pandas as pd
 from ._actions import _ACTIONS
 
 # name: (female mean, male mean, sd, low, high); drawn as clipped normals.
+# Skin and hair albedo, hair line and neck width vary only as much as across the people of
+# one real set (KDEF: one population photographed alike), so that identity is carried by
+# the 3-D shape, proportions and surface detail, which change appearance as the head
+# turns, rather than by an overall brightness or outline that survives every rotation.
 _IDENTITY_SPEC = {
     "head_w": (0.96, 1.03, 0.04, 0.86, 1.14),
     "head_top": (1.28, 1.31, 0.05, 1.16, 1.44),
@@ -42,24 +46,25 @@ _IDENTITY_SPEC = {
     "lip_alb": (0.62, 0.72, 0.06, 0.45, 0.85),
     "lip_prot": (0.07, 0.06, 0.015, 0.03, 0.11),
     "chin_prot": (0.03, 0.05, 0.015, 0.0, 0.09),
-    "skin": (0.64, 0.61, 0.05, 0.48, 0.78),
-    "hair_alb": (0.28, 0.24, 0.14, 0.05, 0.72),
-    "hairline": (0.80, 0.88, 0.07, 0.62, 1.05),
+    "skin": (0.63, 0.61, 0.02, 0.56, 0.69),
+    "hair_alb": (0.26, 0.24, 0.04, 0.12, 0.38),
+    "hairline": (0.80, 0.86, 0.05, 0.66, 1.0),
     "hair_part": (0.0, 0.0, 0.5, -1.0, 1.0),
     "ear_y": (-0.12, -0.14, 0.04, -0.25, 0.0),
     "ear_size": (0.21, 0.24, 0.025, 0.16, 0.30),
-    "neck_w": (0.48, 0.58, 0.04, 0.38, 0.70),
+    "neck_w": (0.52, 0.56, 0.025, 0.46, 0.62),
     "fold": (0.12, 0.15, 0.06, 0.0, 0.3),
 }
-# hair styles: (p(long | female), p(long | male)); long and short styles below
+# hair styles: (p(long | female), p(long | male)); long and short styles below. Long
+# hair is worn tied back (it lies on the nape and never over the face or cheeks).
 _P_LONG = (0.8, 0.12)
 # name: (long mean, short mean, sd, low, high)
 _HAIR_SPEC = {
-    "hair_side": (-0.8, 0.12, 0.15, -1.4, 0.3),
-    "hair_len": (-1.55, -0.5, 0.25, -2.4, -0.2),
-    "sideburn": (0.0, 0.2, 0.08, 0.0, 0.4),
-    "hair_vol": (0.17, 0.05, 0.035, 0.02, 0.3),
-    "fringe": (0.25, 0.08, 0.15, 0.0, 0.6),
+    "hair_side": (-0.02, 0.12, 0.06, -0.15, 0.25),
+    "hair_len": (-1.3, -0.5, 0.12, -1.6, -0.3),
+    "sideburn": (0.0, 0.2, 0.06, 0.0, 0.35),
+    "hair_vol": (0.08, 0.05, 0.02, 0.02, 0.14),
+    "fringe": (0.15, 0.08, 0.08, 0.0, 0.35),
 }
 _ID_NAMES = tuple(_IDENTITY_SPEC) + tuple(_HAIR_SPEC) + ("long_hair",)
 

@@ -163,17 +163,11 @@ def _profiles(p: dict, yv: np.ndarray) -> dict:
 
     # hair shell around the skull (worn outside the face only)
     vol = p["hair_vol"]
-    long_ = p["long_hair"]
-    # long hair falls straight from the widest part of the skull, short hair hugs it
-    hx = np.where(yg >= y0, ax_up, long_ * p["head_w"] + (f1 - long_) * ax_lo) + vol
-    hzb = (
-        np.where(
-            yg >= _F(0.1),
-            p["back_depth"] * np.sqrt(f1 - bu**2),
-            long_ * p["back_depth"] + (f1 - long_) * azb,
-        )
-        + vol
-    )
+    # Hair, long or short, hugs the skull: long hair is worn tied back, lying on the nape
+    # (as the people of KDEF wear it: no curtain of hair frames or covers the face), so
+    # the head's outline is the skull's, grown by the hair's volume.
+    hx = np.where(yg >= y0, ax_up, ax_lo) + vol
+    hzb = np.where(yg >= _F(0.1), p["back_depth"] * np.sqrt(f1 - bu**2), azb) + vol
     hzf = np.where(yg >= y0, p["face_depth"] * azf_up, p["face_depth"]) + vol
     top_h = top + vol * _F(0.8)
     hair_valid = (yg > np.minimum(p["hair_side"], p["hair_len"]) - _F(0.1)) & (yg < top_h)
