@@ -212,10 +212,10 @@ def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) ->
         "- The pixel control is one linear layer on pixel values (standardised with the "
         "training fold's mean and SD), same folds; it does not depend on the network, so it "
         "has no seeds.",
-        "- Synthetic data are not KDEF: compare patterns, not values. On the synthetic faces "
-        "identity survives rotation far better than on KDEF (an untrained conv1 reads it "
-        "out at several times the paper's 7.9%), so identity readouts sit high for every "
-        "network; chance also differs when the set has another number of identities.",
+        "- Synthetic data are not KDEF: compare patterns, not values. How hard identity is "
+        "on these faces before any training is in 'How hard is this test set?' above (and "
+        "fig_calibration.png); chance also differs when the set has another number of "
+        "identities.",
         *(["- Quick settings: narrow networks (growth 8, 32 px), Adam, 10 epochs, no dropout, "
            f"{n_seeds} seeds, {context['readout_epochs']}-epoch readouts; see "
            "dnnrsa.zoo.QUICK. Not the paper's protocol."]
