@@ -62,6 +62,24 @@ def check_seed(name: str, value: Any) -> int:
     return check_positive_int(name, value, 0, 2**63 - 1)
 
 
+def check_seed_list(name: str, seeds: Any, *, count_ok: bool) -> list[int]:
+    """Distinct seeds as a list: a sequence of seeds or, with ``count_ok``, a number n
+    meaning 0..n-1; else a TypeError/ValueError naming ``name``."""
+    if count_ok and isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        return list(range(check_positive_int(name, seeds, 1)))
+    what = ("a number of seeds or a list of seeds" if count_ok
+            else "a sequence of network seeds such as (0, 1, 2)")
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__") or (
+            not count_ok and isinstance(seeds, numbers.Integral)):
+        raise TypeError(f"Argument {name} must be {what}, got {seeds!r}.")
+    seeds = [check_seed(name, s) for s in seeds]
+    if not seeds:
+        raise ValueError(f"Argument {name} is empty: give {what}.")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"Argument {name} lists a seed twice: {seeds}. Give distinct seeds.")
+    return seeds
+
+
 def check_positive_float(name: str, value: Any) -> float:
     """``value`` as a finite float > 0 (a learning rate, a regularisation strength)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

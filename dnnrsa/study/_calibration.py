@@ -19,7 +19,7 @@ import pandas as pd
 from torch import nn
 
 from .. import datasets, zoo
-from .._utils import check_seed, logger, resolve_device
+from .._utils import check_seed_list, logger, resolve_device
 from ..activations import Activations
 from ..decoding import decode_activations, generalize, make_splits
 from ..extract import extract
@@ -53,17 +53,7 @@ _TARGETS = {
 
 
 def _check_seeds(seeds: Any) -> list[int]:
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
-        raise TypeError(
-            f"Argument seeds must be a sequence of network seeds such as (0, 1, 2), got "
-            f"{seeds!r}."
-        )
-    seeds = [check_seed("seeds", s) for s in seeds]
-    if not seeds:
-        raise ValueError("Argument seeds is empty: give at least one network seed, e.g. (0,).")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"Argument seeds lists a seed twice: {seeds}. Give distinct seeds.")
-    return seeds
+    return check_seed_list("seeds", seeds, count_ok=False)
 
 
 def _check_stimuli(stimuli: Any) -> tuple[StimulusSet, bool]:

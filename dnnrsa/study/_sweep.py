@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -20,7 +19,7 @@ from .. import datasets, zoo
 from .._utils import (
     check_choice,
     check_positive_int,
-    check_seed,
+    check_seed_list,
     dnnrsa_home,
     hide_progress,
     keyword_only,
@@ -41,18 +40,7 @@ TARGETS = ("identity", "expression")
 
 
 def _seed_list(seeds) -> list[int]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(check_positive_int("seeds", seeds, 1)))
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
-        raise TypeError(
-            f"Argument seeds must be a number of seeds or a list of seeds, got {seeds!r}."
-        )
-    seeds = [check_seed("seeds", s) for s in seeds]
-    if not seeds:
-        raise ValueError("Argument seeds is empty: give a number of seeds or a list of seeds.")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"Argument seeds lists a seed twice: {seeds}.")
-    return seeds
+    return check_seed_list("seeds", seeds, count_ok=True)
 
 
 def _check_out(out) -> Path | None:
