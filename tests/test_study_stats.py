@@ -18,6 +18,7 @@ from dnnrsa.study import (
     paired_test,
     per_seed,
     summarise,
+    welch_differences,
     welch_test,
 )
 
@@ -145,6 +146,54 @@ def test_difference_from_by_hand(rng):
     other = difference_from(summarise(results), baseline="scene")
     assert set(other.network) == {"expression", "identity", "untrained"}
     assert difference_from(summarise(results), baseline="imagenet").empty
+
+
+def test_welch_differences_match_scipy(rng):
+    results, truth = make_results(rng, seeds={"expression": [0, 1, 2, 3, 4],
+                                              "identity": [0, 1, 2], "scene": [7],
+                                              "untrained": [0, 1, 2, 3, 4, 5]})
+    tested = welch_differences(results)
+    assert set(tested.network) == {"expression", "identity", "scene"}
+    assert len(tested) == 3 * len(LAYERS) * len(TARGETS)
+    for net in ("expression", "identity"):
+        a, b = truth[(net, "dense2", "identity")], truth[("untrained", "dense2", "identity")]
+        row = tested[(tested.network == net) & (tested.layer == "dense2")
+                     & (tested.target == "identity")].iloc[0]
+        ref = stats.ttest_ind(a, b, equal_var=False)
+        assert row["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+        ci = ref.confidence_interval(0.95)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+        assert (row["n_seeds"], row["n_seeds_baseline"]) == (len(a), len(b))
+        assert row["difference"] == pytest.approx(a.mean() - b.mean())
+    # one seed: the difference is kept, its interval and p are undefined, never 0
+    one = tested[tested.network == "scene"]
+    assert one["difference"].notna().all()
+    assert one[["se", "ci_low", "ci_high", "p"]].isna().all().all()
+    # the SE is the one difference_from propagates from the SEMs
+    diff = difference_from(summarise(results))
+    both = tested.merge(diff, on=["network", "layer", "target"])
+    ok = both["se"].notna()
+    assert np.allclose(both.loc[ok, "se"], both.loc[ok, "sem"])
+
+
+def test_figure_2b_draws_the_welch_interval(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dnnrsa.study import plot_fig2b
+
+    results, _ = make_results(rng, seeds=5, networks=("expression", "untrained"))
+    tested = welch_differences(results)
+    fig = plot_fig2b(tested, list(LAYERS), ["identity"], pixels=summarise(results))
+    ax = fig.axes[0]
+    errs = [c for c in ax.collections if hasattr(c, "get_segments")]
+    seg = np.array(errs[0].get_segments())  # one vertical segment per layer
+    want = tested[tested.target == "identity"].set_index("layer").reindex(LAYERS)
+    assert np.allclose(seg[:, 0, 1], 100 * want["ci_low"])
+    assert np.allclose(seg[:, 1, 1], 100 * want["ci_high"])
+    text = " ".join(" ".join(t.get_text().split()) for t in fig.texts)
+    assert "95% Welch interval" in text and "n = 5" in text
+    assert "pixel control - untrained" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
 # --------------------------------------------------------------------------- t tests

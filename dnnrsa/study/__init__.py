@@ -12,7 +12,16 @@ from ._findings import FINDINGS_COLUMNS, findings, format_finding
 from ._paper import PAPER_LAYERS, PAPER_OWN_TASK, PAPER_RESULTS, QUICK_STUDY
 from ._report import report, write_outputs
 from ._resolve import check_copies, decode, default_stimuli, resolve_model
-from ._stats import SeedTest, difference_from, holm, paired_test, per_seed, summarise, welch_test
+from ._stats import (
+    SeedTest,
+    difference_from,
+    holm,
+    paired_test,
+    per_seed,
+    summarise,
+    welch_differences,
+    welch_test,
+)
 from ._sweep import reproduce
 
 __all__ = [
@@ -39,6 +48,7 @@ __all__ = [
     "reproduce",
     "resolve_model",
     "summarise",
+    "welch_differences",
     "welch_test",
     "write_outputs",
 ]

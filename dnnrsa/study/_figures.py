@@ -1,10 +1,15 @@
 """Figures of the study: accuracy per layer (Figure 2A), trained minus untrained (2B) and
 how hard the test faces are (the calibration figure).
 
-Error bars are SEMs over network seeds; where a SEM is undefined (one seed) no bar is
-drawn, rather than a bar of zero length that would read as "no variability"."""
+Error bars are 95% intervals over network seeds, the unit of replication: a t interval
+of the mean in 2A, Welch's interval of the difference in 2B (the test of the report's
+findings). Where an interval is undefined (fewer than 2 seeds, no variance) no bar is
+drawn, rather than a bar of zero length that would read as "no variability". Each
+figure says in its caption how many seeds it shows and how its bars were computed."""
 
 from __future__ import annotations
+
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -21,33 +26,56 @@ def _figure(n):
     # (matplotlib falls back to Agg by itself where there is no display).
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.6), squeeze=False)
     return fig, axes[0]
 
 
-def _legend_below(fig, axes):
-    """One legend for all panels, below them, so it never hides a data point."""
+def _finish(fig, axes, title, caption):
+    """One legend for all panels below them (so it never hides a data point), then the
+    caption, then the title."""
     handles, labels = axes[0].get_legend_handles_labels()
-    if not labels:
-        return
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
-               frameon=False)
+    seen = dict(zip(labels, handles))
+    if seen:
+        fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=min(len(seen), 4),
+                   fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.075))
+    width = max(60, int(19 * fig.get_figwidth()))
+    fig.text(0.01, 0.01, textwrap.fill(caption, width), fontsize=7, va="bottom",
+             color="#333333")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
+
+
+def _net_label(net: str, n: int) -> str:
+    name = "untrained" if net == "untrained" else f"{net}-trained"
+    return f"{name} (n={n})"
+
+
+def _seed_counts(frame: pd.DataFrame, column: str) -> str:
+    counts = sorted({int(c) for c in frame[column].dropna()})
+    return "/".join(str(c) for c in counts) if counts else "0"
 
 
 def plot_fig2a(summary: pd.DataFrame, layers, targets, *, title: str | None = None):
-    """Mean accuracy per layer with SEM bars (none where the SEM is undefined), one panel per
-    target, one line per network; dashed: chance; dotted: the pixel control."""
+    """Mean accuracy per layer, one panel per target, one line per network, with the 95% t
+    interval over seeds (none where it is undefined); dashed: chance; dotted: the pixel
+    control. The legend gives each network's number of seeds and the caption says how
+    the bars were computed."""
     fig, axes = _figure(len(targets))
     x = np.arange(len(layers))
+    trained = summary[summary.network != "pixels"]
     for ax, target in zip(axes, targets):
         sub = summary[summary.target == target]
         nets = [n for n in sub.network.unique() if n != "pixels"]
         for k, net in enumerate(nets):
             s = sub[sub.network == net].set_index("layer").reindex(layers)
             off = (k - (len(nets) - 1) / 2) * 0.06
-            ax.errorbar(x + off, 100 * s["mean"], yerr=100 * s["sem"], marker="o",
-                        capsize=3, label=f"{net}-trained" if net != "untrained" else "untrained",
-                        color=COLORS.get(net))
+            mean = 100 * s["mean"].to_numpy(float)
+            err = np.vstack([mean - 100 * s["ci_low"].to_numpy(float),
+                             100 * s["ci_high"].to_numpy(float) - mean])
+            n = int(s["n_seeds"].max()) if s["n_seeds"].notna().any() else 0
+            ax.errorbar(x + off, mean, yerr=err, marker="o", capsize=3,
+                        label=_net_label(net, n), color=COLORS.get(net))
         chance = sub["chance"].iloc[0] if len(sub) else np.nan
         ax.axhline(100 * chance, ls="--", color="grey", lw=1, label="chance")
         pix = sub[sub.network == "pixels"]
@@ -56,20 +84,27 @@ def plot_fig2a(summary: pd.DataFrame, layers, targets, *, title: str | None = No
                        label="pixel control")
         ax.set_xticks(x, layers)
         ax.set_xlabel("layer")
-        ax.set_ylabel("held-out-viewpoint accuracy (%, mean +- SEM)")
+        ax.set_ylabel("held-out-viewpoint accuracy (%)")
         ax.set_title(TITLES.get(target, f"{target} readout"))
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-    _legend_below(fig, axes)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    caption = (
+        f"Mean over network seeds (n = {_seed_counts(trained, 'n_seeds')} per network) of "
+        "the accuracy on the held-out viewpoint, averaged over the folds of each seed. Bars: "
+        "95% t interval of the mean across seeds (none where fewer than 2 seeds). Dashed: "
+        "chance. Dotted: pixel control, one linear readout on the pixels with the same folds "
+        "(no seeds).")
+    _finish(fig, axes, title, caption)
     return fig
 
 
-def plot_fig2b(diff: pd.DataFrame, layers, targets, *, title: str | None = None):
-    """Trained minus untrained accuracy per layer with the difference's SEM (none where it
-    is undefined), one panel per target."""
+def plot_fig2b(diff: pd.DataFrame, layers, targets, *, title: str | None = None,
+               pixels: pd.DataFrame | None = None):
+    """Trained minus untrained accuracy per layer, one panel per target, with Welch's 95%
+    interval of the difference across seeds (``diff`` from
+    :func:`dnnrsa.study.welch_differences`; none where undefined). With ``pixels`` (the
+    summary's ``pixels`` and ``untrained`` rows) the pixel control minus the untrained
+    network is marked too."""
     fig, axes = _figure(len(targets))
     x = np.arange(len(layers))
     for ax, target in zip(axes, targets):
@@ -81,19 +116,33 @@ def plot_fig2b(diff: pd.DataFrame, layers, targets, *, title: str | None = None)
         width = 0.8 / max(len(nets), 1)
         for k, net in enumerate(nets):
             s = sub[sub.network == net].set_index("layer").reindex(layers)
-            ax.bar(x + (k - (len(nets) - 1) / 2) * width, 100 * s["difference"], width,
-                   yerr=100 * s["sem"], capsize=3, color=COLORS.get(net),
-                   label=f"{net}-trained")
+            d = 100 * s["difference"].to_numpy(float)
+            err = np.vstack([d - 100 * s["ci_low"].to_numpy(float),
+                             100 * s["ci_high"].to_numpy(float) - d])
+            n = int(s["n_seeds"].max()) if s["n_seeds"].notna().any() else 0
+            ax.bar(x + (k - (len(nets) - 1) / 2) * width, d, width, yerr=err, capsize=3,
+                   color=COLORS.get(net), label=_net_label(net, n))
+        if pixels is not None:
+            pix = pixels[(pixels.network == "pixels") & (pixels.target == target)]
+            base = pixels[(pixels.network == "untrained") & (pixels.target == target)]
+            if len(pix) and len(base):
+                b = base.set_index("layer").reindex(layers)["mean"].to_numpy(float)
+                ax.scatter(x, 100 * (pix["mean"].iloc[0] - b), marker="_", s=400,
+                           color="black", zorder=4, label="pixel control - untrained")
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(x, layers)
         ax.set_xlabel("layer")
-        ax.set_ylabel("trained - untrained accuracy (points, +- SEM)")
+        ax.set_ylabel("trained - untrained accuracy (points)")
         ax.set_title(TITLES.get(target, f"{target} readout"))
         ax.grid(alpha=0.3, axis="y")
-    _legend_below(fig, axes)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    n_base = _seed_counts(diff, "n_seeds_baseline")
+    caption = (
+        f"Difference of the mean accuracies across seeds (n = {_seed_counts(diff, 'n_seeds')}"
+        f" per trained network, {n_base} untrained). Bars: 95% Welch interval of the "
+        "difference (independent seeds; none where fewer than 2 seeds or no variance), not "
+        "adjusted for the number of cells; the report's findings test their cells with "
+        "Holm-adjusted p values. 0: no difference from the untrained network.")
+    _finish(fig, axes, title, caption)
     return fig
 
 

@@ -13,7 +13,7 @@ from .._version import __version__
 from ._figures import plot_calibration, plot_fig2a, plot_fig2b
 from ._findings import findings, format_finding
 from ._paper import PAPER_RESULTS
-from ._stats import difference_from, summarise
+from ._stats import summarise, welch_differences
 
 __all__ = ["report", "write_outputs"]
 
@@ -26,18 +26,21 @@ def write_outputs(results: pd.DataFrame, out: Path, *, layers, targets, context:
 
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(results)
-    diff = difference_from(summary)
+    tested = welch_differences(results)
     table = findings(results, layers)
     _write_csv(results, out / "results.csv")
-    both = summary.merge(diff[["network", "layer", "target", "difference"]],
-                         on=["network", "layer", "target"], how="left")
-    _write_csv(both.rename(columns={"difference": "minus_untrained"}), out / "summary.csv")
+    vs = tested[["network", "layer", "target", "difference", "ci_low", "ci_high", "p"]]
+    vs = vs.rename(columns={"difference": "minus_untrained", "ci_low": "minus_untrained_ci_low",
+                            "ci_high": "minus_untrained_ci_high", "p": "minus_untrained_p"})
+    both = summary.merge(vs, on=["network", "layer", "target"], how="left")
+    _write_csv(both, out / "summary.csv")
     _write_csv(table, out / "findings.csv")
     if context.get("calibration") is not None:
         _write_csv(context["calibration"], out / "calibration.csv")
     label = f"{context['data']} data, {len(context['seeds'])} seed(s), readout {context['readout']}"
     figures = [("fig2a.png", plot_fig2a(summary, layers, targets, title=label)),
-               ("fig2b.png", plot_fig2b(diff, layers, targets, title=label))]
+               ("fig2b.png", plot_fig2b(tested, layers, targets, title=label,
+                                        pixels=summary))]
     if context.get("calibration") is not None:
         figures.append(("fig_calibration.png", plot_calibration(context["calibration"])))
     for name, fig in figures:
@@ -206,9 +209,11 @@ def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) ->
         "",
         "## Notes",
         "",
-        "- Seeds of different networks are independent initialisations; the SEM of a "
-        "trained-minus-untrained difference (Figure 2B) is sqrt(SEM_a^2 + SEM_b^2). An SEM "
-        "that is undefined (one seed) is shown as n/a and drawn without an error bar.",
+        "- Seeds of different networks are independent initialisations. Figure 2A's bars "
+        "are 95% t intervals of the mean across seeds; Figure 2B's are Welch's 95% "
+        "intervals of the trained-minus-untrained difference (summary.csv: "
+        "minus_untrained, its interval and its unadjusted p). An SEM or interval that is "
+        "undefined (one seed) is shown as n/a and drawn without an error bar.",
         "- The pixel control is one linear layer on pixel values (standardised with the "
         "training fold's mean and SD), same folds; it does not depend on the network, so it "
         "has no seeds.",

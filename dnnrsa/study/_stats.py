@@ -34,6 +34,7 @@ __all__ = [
     "per_seed",
     "summarise",
     "difference_from",
+    "welch_differences",
     "welch_test",
     "paired_test",
     "holm",
@@ -165,6 +166,46 @@ def difference_from(summary: pd.DataFrame, baseline: str = "untrained") -> pd.Da
                        + merged["sem_base"].to_numpy(float) ** 2),
     })
     return out.reset_index(drop=True)
+
+
+def welch_differences(results: pd.DataFrame, baseline: str = "untrained") -> pd.DataFrame:
+    """Each network minus the baseline network at the same layer and target, with Welch's
+    t test across seeds: the test the report's trained-vs-untrained findings use, here for
+    every cell (Figure 2B draws its intervals).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The sweep's tidy per-fold table (see :func:`per_seed`).
+    baseline : str, default "untrained"
+        The network subtracted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns network, layer, target, n_seeds, n_seeds_baseline, difference, se, df,
+        ci_low, ci_high (95%) and p (two-sided, not adjusted for the number of cells), one
+        row per network x layer x target the baseline also has; the pixel control and the
+        baseline itself are skipped. Cells :func:`welch_test` cannot test (fewer than 2
+        seeds in a group, no variance) have NaN se, interval and p.
+    """
+    if not isinstance(baseline, str):
+        raise TypeError(f"Argument baseline must be a network name (str), got {baseline!r}.")
+    seeds = per_seed(results)
+    base = {key[1:]: sub["accuracy"].to_numpy(float)
+            for key, sub in seeds[seeds.network == baseline].groupby(KEYS, sort=False)}
+    rows = []
+    others = seeds[~seeds.network.isin([baseline, "pixels"])]
+    for (net, layer, target), sub in others.groupby(KEYS, sort=False):
+        if (layer, target) not in base:
+            continue
+        res = welch_test(sub["accuracy"].to_numpy(float), base[(layer, target)])
+        rows.append(dict(network=net, layer=layer, target=target, n_seeds=res.n_a,
+                         n_seeds_baseline=res.n_b, difference=res.difference, se=res.se,
+                         df=res.df, ci_low=res.ci_low, ci_high=res.ci_high, p=res.p))
+    columns = ["network", "layer", "target", "n_seeds", "n_seeds_baseline", "difference",
+               "se", "df", "ci_low", "ci_high", "p"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # --------------------------------------------------------------------------- tests
