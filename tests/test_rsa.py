@@ -17,7 +17,7 @@ from dnnrsa import Activations
 from dnnrsa.rsa import _rdm as _rdm_module
 from dnnrsa.rsa import compare, factor_rdms, rdm
 from dnnrsa.rsa._backend import NumpyOps, TorchOps, get_ops
-from dnnrsa.rsa._compare import argsort_finite, discordant, discordant_numpy
+from dnnrsa.rsa._rank import argsort_finite, discordant, discordant_numpy
 
 COND = ("identity", "expression")
 RTOL = 1e-8

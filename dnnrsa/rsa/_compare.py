@@ -2,24 +2,26 @@
 
 Each RDM is transformed once (centred, ranked, or whitened), then every pair of RDMs is a
 normalised inner product, i.e. one BLAS matrix product for the whole (n_a, n_b) table.
-Kendall's tau-a counts discordant pairs with an O(n log n) merge/Fenwick count per pair.
+The rank methods sort each RDM once (a SIMD float sort of packed keys) and, with few RDMs
+on one side, stream the other side row by row. Kendall's tau-a counts discordant pairs
+with an O(n log n) Fenwick count per pair. With ``device=`` the rank, cosine and
+correlation methods run in torch (batched sorts; tau-a by a radix inversion count).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
 
 from .._utils import check_choice, logger
+from ._rank import RowSorter, _tied_ranks, argsort_finite, rank_rows, tau_a  # noqa: F401
 
 __all__ = ["compare", "COMPARE_METHODS"]
 
 COMPARE_METHODS = ("cosine", "corr", "spearman", "tau-a", "rho-a", "corr_cov", "cosine_cov")
 
 
-def compare(rdms_a, rdms_b, *, method: str = "spearman") -> np.ndarray:
+def compare(rdms_a, rdms_b, *, method: str = "spearman", device=None) -> np.ndarray:
     """Similarity of every RDM in ``rdms_a`` with every RDM in ``rdms_b``.
 
     Equal to ``rsatoolbox.rdm.compare(rdms_a, rdms_b, method)`` (0.3.2, default
@@ -39,6 +41,13 @@ def compare(rdms_a, rdms_b, *, method: str = "spearman") -> np.ndarray:
         ``cosine_cov`` / ``corr_cov``: cosine / correlation after whitening the
         dissimilarities by their covariance under i.i.d. pattern noise (equivalently,
         linear CKA of the double-centred second-moment matrices).
+    device : None, str or torch.device, default=None
+        None: numpy on the CPU. Otherwise the comparison runs in torch on this device
+        (``"cuda"``, ``"cuda:N"``, or ``"cpu"``, which runs the torch code on the CPU,
+        for testing: it is much slower than numpy there); ``"auto"`` is CUDA when
+        available, else numpy. Only for the methods
+        {cosine, corr, spearman, tau-a, rho-a}; the results equal numpy's (tau-a
+        exactly, the others to rounding).
 
     Returns
     -------
@@ -48,21 +57,43 @@ def compare(rdms_a, rdms_b, *, method: str = "spearman") -> np.ndarray:
     Raises
     ------
     ValueError
-        For an unknown method, RDMs of different sizes, or NaN entries in different
-        places in ``rdms_a`` and ``rdms_b``.
+        For an unknown method, RDMs of different sizes, NaN entries in different
+        places in ``rdms_a`` and ``rdms_b``, an unknown or unavailable device, or a
+        device with a method that runs with numpy only (checked before any work).
+    TypeError
+        For inputs that are not RDMs or arrays, or a device that is not a string or
+        torch.device.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> models, data = rng.random((3, 45)), rng.random(45)  # 10 conditions
+    >>> compare(models, data, method="tau-a").shape
+    (3, 1)
     """
     check_choice("method", method, COMPARE_METHODS)
-    A = as_vectors(rdms_a, "rdms_a")
-    B = as_vectors(rdms_b, "rdms_b")
+    # the torch path builds on this module's helpers: imported when it is asked for
+    from ._compare_torch import check_device, torch_similarity
+
+    dev = check_device(device, method)
+    A, finite_a = _vectors_checked(rdms_a, "rdms_a")
+    B, finite_b = _vectors_checked(rdms_b, "rdms_b")
     check_same_size(A, B)
     _warn_misaligned(rdms_a, rdms_b)
-    A, B, valid = drop_nan(A, B)
+    A, B, valid = drop_nan(A, B, finite=finite_a and finite_b)
+    if dev is not None:
+        return torch_similarity(A, B, method, dev)
     return similarity(A, B, method, valid)
 
 
 # -- input -----------------------------------------------------------------------------------
 def as_vectors(obj, argument: str) -> np.ndarray:
     """(n_rdms, n_pairs) float64 dissimilarity vectors of RDMs or array-likes."""
+    return _vectors_checked(obj, argument)[0]
+
+
+def _vectors_checked(obj, argument: str):
+    """:func:`as_vectors`, and whether every entry is finite (known from its one pass)."""
     if hasattr(obj, "get_vectors") and hasattr(obj, "dissimilarities"):
         V = np.asarray(obj.get_vectors(), dtype=np.float64)
     elif isinstance(obj, (list, tuple)) and obj and all(hasattr(o, "get_vectors") for o in obj):
@@ -92,9 +123,10 @@ def as_vectors(obj, argument: str) -> np.ndarray:
             )
     if V.shape[0] == 0 or V.shape[1] == 0:
         raise ValueError(f"Argument {argument} holds no RDMs (shape {V.shape}).")
-    if not np.isfinite(V.sum()) and np.isinf(V).any():  # one pass when all is finite
+    finite = bool(np.isfinite(V.sum()))  # one pass when all is finite
+    if not finite and np.isinf(V).any():
         raise ValueError(f"Argument {argument} contains infinite dissimilarities.")
-    return V
+    return V, finite
 
 
 def _n_cond(n_pairs: int) -> int | None:
@@ -125,10 +157,11 @@ def check_same_size(A: np.ndarray, B: np.ndarray, names=("rdms_a", "rdms_b")) ->
         )
 
 
-def drop_nan(A: np.ndarray, B: np.ndarray):
+def drop_nan(A: np.ndarray, B: np.ndarray, *, finite: bool | None = None):
     """Remove the entries that are NaN in any RDM (rsatoolbox's rule); both sides must have
-    NaNs in the same places. Returns the reduced vectors and the mask of kept entries."""
-    if np.isfinite(A.sum()) and np.isfinite(B.sum()):  # no NaN anywhere: one pass each
+    NaNs in the same places. Returns the reduced vectors and the mask of kept entries.
+    ``finite=True`` says the caller has checked that every entry is finite."""
+    if finite or (np.isfinite(A.sum()) and np.isfinite(B.sum())):  # one pass each
         return A, B, None
     nan_a = np.isnan(A).any(axis=0)
     nan_b = np.isnan(B).any(axis=0)
@@ -166,6 +199,8 @@ def similarity(A, B, method: str, valid=None) -> np.ndarray:
     vector they are (None: all), needed by the covariance-weighted methods."""
     if method == "tau-a":
         return tau_a(A, B)
+    if method in ("spearman", "rho-a"):
+        return rank_similarity(A, B, method)
     TA = transform(A, method, valid)
     TB = TA if B is A else transform(B, method, valid)
     return similarity_of_transforms(TA, TB, method)
@@ -187,8 +222,7 @@ def _rho_a_scale(n: int) -> float:
 def similarity_paired(A, B, method: str, valid=None) -> np.ndarray:
     """Similarity of row i of A with row i of B, shape (n,)."""
     if method == "tau-a":
-        pa, pb = tau_prepare(A), tau_prepare(B, with_dense=True)
-        return np.array([_tau_a_pair(pa, i, pb, i) for i in range(A.shape[0])])
+        return tau_a(A, B, paired=True)
     TA = transform(A, method, valid)
     TB = transform(B, method, valid)
     dots = np.einsum("ij,ij->i", TA, TB)
@@ -228,253 +262,60 @@ def _cosine(TA: np.ndarray, TB: np.ndarray, na=None, nb=None) -> np.ndarray:
         na = _row_norms(TA)
     if nb is None:
         nb = na if TB is TA else _row_norms(TB)
-    out = TA @ TB.T
+    return _normalise(TA @ TB.T, na, nb)
+
+
+def _normalise(dots: np.ndarray, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    """Inner products divided by both row norms (in place); 0 where a norm is 0."""
     ok_a, ok_b = na > 0, nb > 0
     if ok_a.all() and ok_b.all():
-        out /= na[:, None]
-        out /= nb[None, :]
-        return out
+        dots /= na[:, None]
+        dots /= nb[None, :]
+        return dots
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = out / na[:, None] / nb[None, :]
-    out[~ok_a, :] = 0.0
-    out[:, ~ok_b] = 0.0
-    return out
+        dots = dots / na[:, None] / nb[None, :]
+    dots[~ok_a, :] = 0.0
+    dots[:, ~ok_b] = 0.0
+    return dots
 
 
-# -- ranks -----------------------------------------------------------------------------------
-_SIGN = np.uint64(1 << 63)
-_LOW63 = np.uint64((1 << 63) - 1)
+_STREAM_MAX = 4
 
 
-def argsort_finite(v: np.ndarray) -> np.ndarray:
-    """``np.argsort`` of a finite float64 vector (any order among equal values), about
-    twice as fast.
+def rank_similarity(A: np.ndarray, B: np.ndarray, method: str) -> np.ndarray:
+    """``spearman`` or ``rho-a`` table of NaN-free vectors.
 
-    numpy sorts float64 values with SIMD instructions but not their indices. Each value
-    is mapped to an order-preserving 64-bit key, its low bits are replaced by the
-    element's index, and the keys are sorted *as float64 values* (shifted so that every
-    key is a positive normal float, whose float order is its integer order); the indices
-    are read back from the low bits. Values whose keys differ only in those low bits
-    (relative difference below ~2^-33) are re-sorted exactly afterwards.
-    """
-    n = v.shape[0]
-    b = max(1, int(n - 1).bit_length())
-    if n < 64 or b > 40 or not np.abs(v).max() < 2.0**1022:
-        return np.argsort(v)
-    bits = np.ascontiguousarray(v, dtype=np.float64).view(np.uint64)
-    # order-preserving map: flip all bits of negatives, only the sign bit of the rest
-    key = bits ^ (((bits >> np.uint64(63)) * _LOW63) | _SIGN)
-    key >>= np.uint64(1)  # top bit 0 and, as |v| < 2^1022, exponent neither 0 nor all ones
-    mask = np.uint64((1 << b) - 1)
-    key &= ~mask
-    key |= np.arange(n, dtype=np.uint64)
-    packed = key.view(np.float64)
-    packed.sort()
-    sorted_keys = packed.view(np.uint64)
-    order = (sorted_keys & mask).astype(np.intp)
-    high = sorted_keys >> np.uint64(b)
-    same_high = high[1:] == high[:-1]
-    if same_high.any():
-        vals = v[order]
-        bad = same_high & (vals[1:] != vals[:-1])
-        if bad.any():  # distinct values that collided: sort their runs by value
-            run = np.cumsum(np.concatenate(([True], ~same_high)))
-            pos = np.flatnonzero(np.isin(run, run[1:][bad]))
-            sub = order[pos]
-            order[pos] = sub[np.lexsort((v[sub], run[pos]))]
-    return order
-
-
-def _sort_rows(V: np.ndarray):
-    """Yield (row, sort order, sorted values, has ties) for each row of V.
-
-    One sort per row, row by row: each order is a fresh ~1 MB array that the allocator
-    recycles, where a single (n_rows, n) argsort would touch (and page-fault) a new
-    array as large as V."""
-    sorted_buf = np.empty(V.shape[1], dtype=V.dtype)
-    for r in range(V.shape[0]):
-        order = argsort_finite(V[r])
-        s = V[r].take(order, out=sorted_buf)
-        yield r, order, s, bool((s[1:] == s[:-1]).any())
-
-
-def _new_values(s: np.ndarray) -> np.ndarray:
-    """Mask of the entries of a sorted vector that differ from their predecessor: the
-    starts of its runs of tied values."""
-    new = np.empty(s.shape[0], dtype=bool)
-    new[0] = True
-    np.not_equal(s[1:], s[:-1], out=new[1:])
-    return new
-
-
-def rank_rows(V: np.ndarray, center: bool = False) -> np.ndarray:
-    """Ranks 1..n of each row, ties given their average rank (``scipy.stats.rankdata``'s
-    default), from one sort per row; minus their row mean if ``center``."""
-    n = V.shape[1]
-    R = np.empty(V.shape, dtype=np.float64)
-    base = np.arange(1, n + 1, dtype=np.float64)
-    if center:
-        base -= base.mean()
-    for r, order, s, ties in _sort_rows(V):
-        if not ties:
-            R[r, order] = base
-            continue
-        new = _new_values(s)
-        starts = np.flatnonzero(new)
-        counts = np.diff(np.append(starts, n))
-        ranks = np.repeat(starts + (counts + 1) / 2.0, counts)
-        if center:
-            ranks -= ranks.mean()
-        R[r, order] = ranks
-    return R
-
-
-# -- Kendall's tau-a -------------------------------------------------------------------------
-@dataclass
-class TauPrep:
-    """Per-RDM quantities for tau-a: the sort order, the dense ranks (1-based) in sorted
-    order, the number of tied pairs, and (on request) the dense ranks in the original
-    order."""
-
-    order: np.ndarray
-    dense_sorted: list
-    ties: np.ndarray
-    max_rank: np.ndarray
-    dense: list | None = None
-
-
-def tau_prepare(V: np.ndarray, with_dense: bool = False) -> TauPrep:
-    n = V.shape[1]
-    plain = np.arange(1, n + 1, dtype=np.intp)
-    orders = []
-    sorted_l = [plain] * V.shape[0]
-    ties = np.zeros(V.shape[0], dtype=np.int64)
-    max_rank = np.full(V.shape[0], n, dtype=np.int64)
-    for r, order, s, has_ties in _sort_rows(V):
-        orders.append(order.astype(np.intp, copy=False))
-        if not has_ties:
-            continue
-        new = _new_values(s)
-        sorted_l[r] = np.cumsum(new, dtype=np.intp)
-        counts = np.diff(np.append(np.flatnonzero(new), n)).astype(np.int64)
-        ties[r] = int((counts * (counts - 1) // 2).sum())
-        max_rank[r] = int(sorted_l[r][-1])
-    prep = TauPrep(orders, sorted_l, ties, max_rank)
-    if with_dense:
-        dense = []
-        for r in range(V.shape[0]):
-            d = np.empty(n, dtype=np.intp)
-            d[orders[r]] = sorted_l[r]
-            dense.append(d)
-        prep.dense = dense
-    return prep
-
-
-def tau_a(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Kendall's tau-a of every row of A with every row of B.
-
-    Per pair, the rows of the side with more RDMs are put in their own sort order (sorted
-    once per RDM), the other RDM's ranks are gathered in that order, and the discordant
-    pairs are counted in O(n log n); ties are counted from the sorted values, as in
-    rsatoolbox's ``_tau_a`` (which sorts both vectors anew for every pair)."""
+    With few RDMs on one side (typically models against one data RDM), the other side is
+    ranked row by row and never held as a matrix: each row is sorted once, and its inner
+    product with the few centred rank vectors is taken in its own sort order (a gather
+    of those, no scatter of its ranks)."""
+    if min(A.shape[0], B.shape[0]) > _STREAM_MAX:
+        TA = rank_rows(A, center=True)
+        TB = TA if B is A else rank_rows(B, center=True)
+        return similarity_of_transforms(TA, TB, method)
     if A.shape[0] < B.shape[0]:
-        return tau_a(B, A).T
-    px = tau_prepare(A)
-    py = tau_prepare(B, with_dense=True)
-    out = np.empty((A.shape[0], B.shape[0]))
-    for i in range(A.shape[0]):
-        for j in range(B.shape[0]):
-            out[i, j] = _tau_a_pair(px, i, py, j)
-    return out
+        return rank_similarity(B, A, method).T
+    n = A.shape[1]
+    RB = rank_rows(B, center=True)
+    shift = (n + 1) / 2.0
+    base = np.arange(1, n + 1, dtype=np.float64) - shift
+    base_norm = float(np.sqrt(base @ base))
+    dots = np.empty((A.shape[0], B.shape[0]))
+    norm_a = np.full(A.shape[0], base_norm)
+    gathered = np.empty(RB.shape)
+    sorter = RowSorter(n)
+    for r in range(A.shape[0]):
+        order, s, ties = sorter.sort(A[r])
+        RB.take(order, axis=1, out=gathered)
+        ranks = base
+        if ties:
+            ranks = _tied_ranks(s) - shift
+            norm_a[r] = np.sqrt(ranks @ ranks)
+        np.dot(gathered, ranks, out=dots[r])
+    if method == "rho-a":
+        return dots * _rho_a_scale(n)
+    return _normalise(dots, norm_a, _row_norms(RB))
 
-
-def _tau_a_pair(px: TauPrep, i: int, py: TauPrep, j: int) -> float:
-    x = px.dense_sorted[i]
-    y = py.dense[j][px.order[i]]  # ranks of the other RDM, in this RDM's sort order
-    n = x.shape[0]
-    tot = n * (n - 1) // 2
-    if tot == 0:
-        return 0.0
-    dis = discordant(x, y)
-    xtie, ytie = int(px.ties[i]), int(py.ties[j])
-    ntie = _joint_ties(x, y, int(py.max_rank[j])) if (xtie and ytie) else 0
-    tau = (tot - xtie - ytie + ntie - 2 * dis) / tot
-    return min(1.0, max(-1.0, tau))
-
-
-def _joint_ties(x: np.ndarray, y: np.ndarray, y_max: int) -> int:
-    """Pairs tied in both x and y."""
-    n = x.shape[0]
-    key = x.astype(np.int64) * (y_max + 1) + y
-    if int(key[-1]) <= 8 * n:  # x is sorted, so key[-1] bounds the keys from above
-        counts = np.bincount(key)
-    else:
-        _, counts = np.unique(key, return_counts=True)
-    counts = counts.astype(np.int64)
-    return int((counts * (counts - 1) // 2).sum())
-
-
-def discordant_numpy(x: np.ndarray, y: np.ndarray) -> int:
-    """Number of pairs with x_i < x_j and y_i > y_j, for x sorted ascending.
-
-    Pure numpy: sort by (x, y), then count strict inversions of y with a bottom-up merge
-    whose cross-block counts come from one ``searchsorted`` per level. O(n log^2 n);
-    the fallback of :func:`discordant`."""
-    order = np.lexsort((y, x))
-    seq = np.asarray(y, dtype=np.int64)[order]
-    n = seq.shape[0]
-    big = int(seq.max(initial=0)) + 1
-    total = 0
-    width = 1
-    pos = np.arange(n)
-    while width < n:
-        block = pos // width
-        pair = block // 2
-        is_left = (block % 2) == 0
-        key = pair * big + seq  # blocks of each pair are sorted, so keys of left blocks are too
-        left_keys = key[is_left]
-        right_keys = key[~is_left]
-        right_pair = pair[~is_left]
-        # left elements of the same pair that are <= each right element
-        le = np.searchsorted(left_keys, right_keys, side="right") - np.searchsorted(
-            left_keys, right_pair * big, side="left"
-        )
-        left_size = np.minimum(width, n - right_pair * 2 * width)
-        total += int((left_size - le).sum())
-        seq = np.sort(key) - pair * big  # merge each pair of blocks
-        width *= 2
-    return total
-
-
-def _make_discordant():
-    """scipy's compiled Knight/Fenwick count of discordant pairs (``_kendall_dis``, the
-    routine behind ``scipy.stats.kendalltau`` and rsatoolbox's tau-a) if this scipy has it
-    and it agrees with :func:`discordant_numpy` on a check case; the numpy merge count
-    otherwise."""
-    try:
-        from scipy.stats._stats import _kendall_dis
-    except ImportError:  # pragma: no cover - depends on the scipy version
-        logger.debug("scipy's _kendall_dis is unavailable; tau-a uses the numpy merge count")
-        return discordant_numpy
-
-    def compiled(x, y):
-        return int(_kendall_dis(np.ascontiguousarray(x, dtype=np.intp),
-                                np.ascontiguousarray(y, dtype=np.intp)))
-
-    rng = np.random.default_rng(12345)
-    x = np.sort(rng.integers(1, 6, 200)).astype(np.intp)
-    y = rng.integers(1, 9, 200).astype(np.intp)
-    try:
-        ok = compiled(x, y) == discordant_numpy(x, y)
-    except Exception:  # pragma: no cover - depends on the scipy version  # noqa: BLE001
-        ok = False
-    if not ok:  # pragma: no cover
-        logger.debug("scipy's _kendall_dis failed its check; tau-a uses the numpy merge count")
-        return discordant_numpy
-    return compiled
-
-
-discordant = _make_discordant()
 
 
 # -- covariance weighting (cosine_cov, corr_cov) ---------------------------------------------
