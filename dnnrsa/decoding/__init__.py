@@ -3,11 +3,12 @@ tested on groups (viewpoints, sessions, runs) they never saw.
 
 This stage works on `dnnrsa.Activations` only (network layers and brain regions alike); it
 imports nothing from the zoo, the data sets or the study. ``dnnrsa.decode``, which also
-accepts a network or a zoo name, resolves and extracts above it.
+accepts a network or a zoo name, resolves and extracts above it. `decode_grid` decodes
+many layers x targets at once, training the paper readout's heads as one batched model.
 """
 
 from ._cv import make_splits
-from ._decode import DecodingResult, decode_activations
+from ._decode import DecodingResult, decode_activations, decode_grid
 from ._generalize import GeneralizationResult, generalize
 from ._readouts import READOUTS, PaperReadout, check_readout_options, linear_readout, make_readout
 
@@ -18,6 +19,7 @@ __all__ = [
     "PaperReadout",
     "check_readout_options",
     "decode_activations",
+    "decode_grid",
     "generalize",
     "linear_readout",
     "make_readout",
