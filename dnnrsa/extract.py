@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._cache import (
+    CacheEntry,
+    WritePool,
+    check_cache_dir,
+    check_dtype,
+    check_writable,
+    model_key,
+    stimuli_key,
+)
 from ._utils import check_positive_int, format_choices, hide_progress, logger, resolve_device
 from .activations import Activations
 from .stimuli import StimulusSet
@@ -103,6 +111,8 @@ def extract(
     *,
     batch_size: int = 128,
     device: Any = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    dtype: Any = "float32",
     memmap_dir: str | os.PathLike | None = None,
     progress: bool | None = None,
 ) -> dict[str, Activations]:
@@ -110,7 +120,9 @@ def extract(
 
     The network runs in eval mode under ``torch.inference_mode()`` in chunks of
     ``batch_size`` images; the model's train/eval mode and device are restored afterwards.
-    Layers past the last one asked for are not computed.
+    Layers past the last one asked for are not computed. Each chunk's responses are
+    written out (into memory, or into the cache) by a forward hook as the layer produces
+    them, and dropped.
 
     Parameters
     ----------
@@ -126,9 +138,23 @@ def extract(
         Images per forward pass; memory stays bounded by one chunk plus the outputs.
     device : {"auto", "cpu", "cuda", ...}
         Where the forward passes run.
+    cache_dir : path, optional
+        Keep each layer on disk, as a memory-mapped ``.npy`` file in a cache under this
+        folder (created if missing), instead of in memory: for large stimulus sets or
+        wide layers. An entry is keyed by a checksum of the model's weights, buffers and
+        architecture, the layer, a checksum of the stimuli (images, hence their size, and
+        factor table) and ``dtype``; a later call with the same key reads the entry and
+        runs no forward pass (logged at INFO on the ``dnnrsa`` logger), and layers that
+        are not cached yet are computed and added. Entries are written under temporary
+        names and completed by a JSON sidecar written last, so an interrupted run leaves
+        nothing that is taken for an entry. The folder must be writable when something
+        is missing from it (checked before any forward pass); a read-only cache that
+        holds every layer asked for is read as it is.
+    dtype : {"float32", "float16"}
+        Storage type of the responses; float16 halves memory and disk (about 3 significant
+        digits; a layer whose values exceed float16's range, 65504, is an error).
     memmap_dir : path, optional
-        Write each layer into ``memmap_dir/LAYER.npy`` as a memory-mapped array instead
-        of holding it in memory (for large stimulus sets or wide layers).
+        The old name of ``cache_dir``, with the same behaviour; give one of the two.
     progress : bool, optional
         Show a progress bar (default: only in a terminal).
 
@@ -136,7 +162,18 @@ def extract(
     -------
     dict of str to Activations
         One entry per layer, in the order asked for. Convolutional layers keep their
-        (C, H, W) shape; ``.X`` gives (n_images, C*H*W).
+        (C, H, W) shape; ``.X`` gives (n_images, C*H*W). With ``cache_dir`` the data
+        are read-only ``numpy.memmap`` arrays and ``provenance["cache"]`` is the path of
+        the ``.npy`` file; :func:`dnnrsa.rdm` computes RDMs of such layers chunk by
+        chunk without reading them into memory. ``provenance["dtype"]`` records
+        ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown layer or dtype, images the model does not take, both
+        ``cache_dir`` and ``memmap_dir``, a cache folder that is a file or cannot be
+        written, or float16 overflow.
 
     Examples
     --------
@@ -144,6 +181,7 @@ def extract(
     >>> acts = dnnrsa.extract(net, stim, layers=["conv1", "dense3"])  # doctest: +SKIP
     >>> acts["dense3"].shape  # doctest: +SKIP
     (46, 8, 8)
+    >>> big = dnnrsa.extract(net, stim, cache_dir="~/.cache/dnnrsa/acts")  # doctest: +SKIP
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"Argument model must be a torch.nn.Module, got {type(model).__name__}.")
@@ -152,40 +190,148 @@ def extract(
             f"Argument stimuli must be a dnnrsa.StimulusSet, got {type(stimuli).__name__}. "
             "Wrap images and their factor table with dnnrsa.StimulusSet(images, metadata)."
         )
+    if len(stimuli) == 0:
+        raise ValueError("Argument stimuli is empty: extract needs at least one image.")
     batch_size = check_positive_int("batch_size", batch_size, 1)
+    dtype = check_dtype(dtype)
+    cache_arg = "cache_dir"
+    if memmap_dir is not None:
+        if cache_dir is not None:
+            raise ValueError(
+                "Arguments cache_dir and memmap_dir were both given; memmap_dir is the old "
+                "name of cache_dir. Give cache_dir only."
+            )
+        cache_dir, cache_arg = memmap_dir, "memmap_dir"
+    if cache_dir is not None:
+        cache_dir = check_cache_dir(cache_dir, cache_arg)
     targets = _check_layers(model, layers)
     _check_channels(model, stimuli)
     device = resolve_device(device)
     n = len(stimuli)
-    base_prov = dict(_model_provenance(model), stimuli=stimuli.name, n_stimuli=n)
-    if memmap_dir is not None:
-        memmap_dir = Path(memmap_dir)
-        memmap_dir.mkdir(parents=True, exist_ok=True)
+    base_prov = dict(_model_provenance(model), stimuli=stimuli.name, n_stimuli=n,
+                     dtype=dtype.name)
 
+    data: dict[str, np.ndarray] = {}
+    entries: dict[str, CacheEntry] = {}
+    if cache_dir is not None:
+        folder = cache_dir / model_key(model, base_prov["weights_sha256"]) / stimuli_key(stimuli)
+        for name in targets:
+            key = {"model": folder.parent.name, "stimuli": folder.name, "layer": name,
+                   "dtype": dtype.name, "n_stimuli": n}
+            entries[name] = CacheEntry(folder, name, dtype, key)
+            cached = entries[name].read()
+            if cached is not None:
+                logger.info("extract: %r read from the cache %s (no forward pass)", name,
+                            entries[name].path)
+                data[name] = cached
+        if len(data) < len(targets):
+            check_writable(folder, cache_arg)
+    todo = {k: m for k, m in targets.items() if k not in data}
+    if todo:
+        data.update(_forward(model, stimuli, todo, {k: entries.get(k) for k in todo},
+                             batch_size=batch_size, device=device, dtype=dtype,
+                             progress=progress, provenance=base_prov))
+
+    result = {}
+    for name in targets:
+        prov = dict(base_prov, layer=name)
+        if cache_dir is not None:
+            prov["cache"] = str(entries[name].path)
+        result[name] = Activations(data[name], stimuli.metadata, prov)
+    logger.debug("extracted %s for %d stimuli (%d computed)", list(result), n, len(todo))
+    return result
+
+
+class _MemorySink:
+    """Rows of one layer in memory."""
+
+    def __init__(self, n: int, dtype: np.dtype):
+        self.n, self.dtype, self.array = n, dtype, None
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        if self.array is None:
+            self.array = np.empty((self.n, *block.shape[1:]), dtype=self.dtype)
+        self.array[start : start + len(block)] = block
+
+    def finish(self) -> np.ndarray:
+        return self.array
+
+    def abort(self) -> None:
+        self.array = None
+
+
+class _CacheSink:
+    """Rows of one layer appended to a cache entry; the writer opens at the first chunk,
+    when the layer's shape is known."""
+
+    def __init__(self, n: int, entry: CacheEntry, provenance: dict, pool: WritePool):
+        self.n, self.entry, self.provenance, self.pool = n, entry, provenance, pool
+        self.writer = None
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        if self.writer is None:
+            self.writer = self.entry.writer((self.n, *block.shape[1:]), self.provenance,
+                                            self.pool)
+        self.writer.write(block)
+
+    def finish(self) -> np.ndarray:
+        out = self.writer.commit()
+        logger.debug("extract: wrote %s", self.entry.path)
+        return out
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+
+
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def _to_numpy(name: str, t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """One chunk of a layer on the CPU in ``dtype`` (no copy for float32 CPU tensors)."""
+    t = t.detach()
+    if dtype == np.float16 and t.dtype != torch.float16 and t.numel():
+        peak = float(t.abs().amax())
+        if peak > _FLOAT16_MAX:
+            raise ValueError(
+                f"Layer {name!r} has values up to {peak:.6g}, beyond the range of "
+                f"dtype='float16' ({_FLOAT16_MAX:.0f}). Use dtype='float32'."
+            )
+    out = t.to(device="cpu", dtype=torch.float16 if dtype == np.float16 else torch.float32)
+    return out.numpy()
+
+
+def _forward(model, stimuli, targets, entries, *, batch_size, device, dtype, progress,
+             provenance) -> dict[str, np.ndarray]:
+    """Run the chunks through ``model``; every hooked layer writes its chunk to its sink
+    as soon as it is computed (its tensor is then free to go), and the pass stops after
+    the last layer needed."""
+    n = len(stimuli)
+    # the cache files of this pass share one writer thread and its staging blocks
+    n_files = sum(e is not None for e in entries.values())
+    pool = WritePool(n_files) if n_files else None
+    sinks = {
+        name: (_MemorySink(n, dtype) if entries[name] is None else
+               _CacheSink(n, entries[name], dict(provenance, layer=name), pool))
+        for name in targets
+    }
     hooked = {k: m for k, m in targets.items() if m is not None}
-    store: dict[str, np.ndarray] = {}
-    captured: dict[str, torch.Tensor] = {}
+    state = {"start": 0, "done": set()}
 
     def make_hook(name):
         def hook(module, inputs, output):
-            if name in captured:  # a module called twice in one pass: keep the first call
+            if name in state["done"]:  # a module called twice in one pass: keep the first
                 return
             if isinstance(output, (tuple, list)):
                 output = output[0]
             if not torch.is_tensor(output):
                 raise TypeError(f"Layer {name!r} returned {type(output).__name__}, not a tensor.")
-            captured[name] = output
-            if len(captured) == len(hooked):
+            sinks[name].write(state["start"], _to_numpy(name, output, dtype))
+            state["done"].add(name)
+            if len(state["done"]) == len(hooked):
                 raise _StopForward
 
         return hook
-
-    def allocate(name, shape):
-        full = (n, *shape)
-        if memmap_dir is None:
-            return np.empty(full, dtype=np.float32)
-        return np.lib.format.open_memmap(memmap_dir / f"{name}.npy", mode="w+",
-                                         dtype=np.float32, shape=full)
 
     was_training = model.training
     home = next(iter(model.parameters()), torch.empty(0)).device
@@ -197,35 +343,31 @@ def extract(
             for start in tqdm(range(0, n, batch_size), desc="extract", unit="batch",
                               disable=hide_progress(progress), leave=False):
                 xb = images[start : start + batch_size]
+                state["start"] = start
+                if PIXELS in targets:
+                    sinks[PIXELS].write(start, _to_numpy(PIXELS, xb, dtype))
                 if hooked:
-                    captured.clear()
+                    state["done"] = set()
                     try:
                         model(xb.to(device))
                     except _StopForward:
                         pass
-                    missing = set(hooked) - set(captured)
+                    missing = set(hooked) - state["done"]
                     if missing:
                         raise ValueError(
                             f"Layer(s) {sorted(missing)} did not run in the model's forward "
                             "pass; choose modules that forward() calls."
                         )
-                for name in targets:
-                    out = xb if name == PIXELS else captured[name]
-                    if name not in store:
-                        store[name] = allocate(name, tuple(out.shape[1:]))
-                    store[name][start : start + len(xb)] = out.float().cpu().numpy()
+        out = {name: sink.finish() for name, sink in sinks.items()}
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
     finally:
         for h in handles:
             h.remove()
         model.to(home)
         model.train(was_training)
-
-    result = {}
-    for name in targets:
-        prov = dict(base_prov, layer=name)
-        if memmap_dir is not None:
-            store[name].flush()
-            prov["memmap"] = str(memmap_dir / f"{name}.npy")
-        result[name] = Activations(store[name], stimuli.metadata, prov)
-    logger.debug("extracted %s for %d stimuli", list(result), n)
-    return result
+        if pool is not None:
+            pool.close()
+    return out

@@ -60,7 +60,7 @@ def test_memmap_output(net, toy_stimuli, tmp_path):
     mm = dnnrsa.extract(net, toy_stimuli, ["dense3"], device="cpu", memmap_dir=tmp_path)["dense3"]
     assert isinstance(mm.data, np.memmap)
     np.testing.assert_array_equal(mm.data, ref.data)
-    np.testing.assert_array_equal(np.load(tmp_path / "dense3.npy"), ref.data)
+    np.testing.assert_array_equal(np.load(mm.provenance["cache"]), ref.data)
 
 
 def test_any_module_of_any_network(toy_stimuli):

@@ -20,6 +20,7 @@ from .._utils import check_choice, logger
 from ._backend import get_ops
 from ._conditions import Conditions, as_source, column_codes, group_conditions
 from ._noise import IDENTITY, check_residuals, noise_metric
+from ._stream import is_mapped, streamed_rdm
 
 __all__ = ["rdm", "METHODS"]
 
@@ -51,7 +52,15 @@ def rdm(
     acts : Activations, rsatoolbox.data.Dataset, or a list of these
         Responses of shape (n_obs, n_features) with their factor table. A list gives one
         RDM per item (e.g. one per network seed or per subject), stacked; all items must
-        have the same conditions.
+        have the same conditions. Data that are a ``numpy.memmap`` (a layer extracted with
+        ``dnnrsa.extract(..., cache_dir=...)``, ``Activations.load(..., mmap=True)``) are
+        never read into memory as a whole: the condition sums and Gram matrices are
+        accumulated over blocks of columns and chunks of rows within a fixed memory
+        budget (``dnnrsa.rsa._stream.CHUNK_BYTES``), with the same values as in memory
+        to rounding. A full precision matrix and ``noise="residuals"`` keep the
+        n_cond x n_features condition sums in memory; ``noise="shrinkage"``,
+        ``"shrinkage_eye"`` and ``"shrinkage_diag"`` need all residuals in memory and
+        are refused for such data (``acts[:]`` is an in-memory copy).
     method : {"euclidean", "correlation", "mahalanobis", "crossnobis", "poisson"}
         ``euclidean``: squared Euclidean distance divided by n_features.
         ``correlation``: 1 - Pearson correlation of the two condition means.
@@ -110,7 +119,8 @@ def rdm(
         For an unknown method, factor, noise estimate or device, ``noise="residuals"``
         for data without GLM residuals, a missing value in a condition or cv factor, a
         cv factor with one level, a condition missing from a fold, fewer than two
-        conditions, non-finite data, or ``device="cuda"`` without a GPU.
+        conditions, non-finite data, ``device="cuda"`` without a GPU, or a shrinkage
+        noise estimate for memory-mapped data.
 
     Examples
     --------
@@ -165,6 +175,17 @@ def rdm(
     folds = _cv_folds(src.metadata, cond, cv) if method == "crossnobis" else None
 
     ops = get_ops(device)
+    if is_mapped(X):
+        # memory-mapped data (a cached layer): condition sums and Gram blocks are
+        # accumulated chunk by chunk, the data are never read into memory as a whole
+        vec, noise_info = streamed_rdm(X, cond, method=method, folds=folds, noise=noise,
+                                       residuals=getattr(acts, "residuals", None), ops=ops)
+        extra = {"conditions": cond.name}
+        if noise is not None or method == "crossnobis":
+            extra.update(noise_info)
+        if method == "crossnobis":
+            extra["cv_descriptor"] = cv
+        return _build_rdms(vec, method, cond, src.provenance, extra)
     X = ops.asarray(X)
     n_features = X.shape[1]
     extra: dict[str, Any] = {"conditions": cond.name}
@@ -214,7 +235,11 @@ def _correlation(ops, M, cond: Conditions) -> np.ndarray:
     its entries by the row norms (its diagonal)."""
     A = M
     A -= ops.rowmean(M)
-    K = ops.gram(A)
+    return correlation_from_gram(ops, ops.gram(A), cond)
+
+
+def correlation_from_gram(ops, K, cond: Conditions) -> np.ndarray:
+    """1 - Pearson r from the Gram matrix K of the row-centred condition patterns."""
     norms = ops.sqrt(K.diagonal())
     flat = ops.to_numpy(norms) == 0
     if flat.any():
@@ -262,6 +287,17 @@ def _crossnobis(ops, X, cond: Conditions, folds, metric) -> np.ndarray:
     # unchanged (it shifts train and test means alike) and removes any large common
     # offset before the Gram products.
     _subtract_outer(ops, sums, counts.reshape(-1).astype(np.float64), ops.colmean(X))
+    K = crossnobis_kernel(ops, sums, counts, metric)
+    return _pairs_from_kernel(ops, K) / (n_folds * n_features)
+
+
+def crossnobis_kernel(ops, sums, counts: np.ndarray, metric):
+    """The crossnobis kernel summed over folds, sum_k diag(a_k) (S - S_k) W S_k^T diag(b_k),
+    from the centred (condition, fold) sums ``sums`` (C * n_folds rows) and their
+    ``counts`` (C, n_folds). Linear in the features: the kernels of blocks of columns
+    (with a metric that acts on each column alone) add up to the kernel of all of them."""
+    C, n_folds = counts.shape
+    n_features = sums.shape[1]
     total = counts.sum(1)
     n_train = (total[:, None] - counts).astype(np.float64)  # (C, n_folds)
     balanced = bool((counts == counts[:, :1]).all())
@@ -290,7 +326,7 @@ def _crossnobis(ops, X, cond: Conditions, folds, metric) -> np.ndarray:
             Kk *= ops.from_numpy(1.0 / n_train[:, k])[:, None]
             Kk *= ops.from_numpy(1.0 / counts[:, k])[None, :]
             K = Kk if K is None else K + Kk
-    return _pairs_from_kernel(ops, K) / (n_folds * n_features)
+    return K
 
 
 def _subtract_outer(ops, A, w: np.ndarray, mu, rows: int = 64) -> None:
