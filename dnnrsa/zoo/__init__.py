@@ -1,6 +1,7 @@
-"""The model zoo: the CCN-2022 DenseNet, its trained variants x seeds, training and
-checkpoints (safetensors + JSON sidecar, never pickle), each checkpoint filed under the
-recipe that made it."""
+"""The model zoo: the CCN-2022 DenseNet, its trained variants x seeds, training (one seed,
+or several seeds at once: ``train(models, data, seeds=[...])``,
+``train_variant(variant, seeds=[...])``) and checkpoints (safetensors + JSON sidecar,
+never pickle), each checkpoint filed under the recipe that made it."""
 
 from ._checkpoint import build, load, read_info, save
 from ._densenet import ARCHITECTURES, PAPER_LAYERS, CCNDenseNet, check_input_shape

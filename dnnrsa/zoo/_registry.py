@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,14 @@ from .._utils import (
     check_choice,
     check_positive_int,
     check_seed,
+    check_seed_list,
     dnnrsa_home,
     logger,
+    resolve_device,
     torch_seed,
 )
 from ._checkpoint import build, load, read_info, save
-from ._train import train
+from ._train import check_speed_options, train
 
 
 @dataclass(frozen=True)
@@ -266,8 +269,9 @@ def augment_for(variant: str) -> str | None:
 
 def train_variant(
     variant: str,
-    seed: int = 0,
+    seed: int | None = None,
     *,
+    seeds: Sequence[int] | None = None,
     data: str = "synthetic",
     quick: bool = False,
     epochs: int | None = None,
@@ -277,15 +281,23 @@ def train_variant(
     progress: bool | None = None,
     overwrite: bool = False,
     on_problem: str = "raise",
-) -> Path:
-    """Train one variant x seed with the study's protocol (or the quick preset) and save
-    it where :func:`load_model` finds it.
+    precision: str = "auto",
+    channels_last: bool | None = None,
+    compile: bool = False,
+) -> Path | list[Path]:
+    """Train one variant x seed, or several seeds together, with the study's protocol (or
+    the quick preset) and save them where :func:`load_model` finds them.
 
     Parameters
     ----------
     variant : {"expression", "identity", "scene", "untrained"}
-    seed : int
-        Network seed: initialisation, batch order and dropout.
+    seed : int, optional
+        Network seed: initialisation, batch order and dropout (default 0).
+    seeds : sequence of int, optional
+        Several distinct seeds instead of ``seed``: those whose checkpoint is missing (all
+        of them with ``overwrite``) train together in one process
+        (:func:`dnnrsa.zoo.train` with a list of models), each exactly as it would alone,
+        and each is saved to its own checkpoint with the sidecar it would have alone.
     data : {"synthetic", "paper"}
         ``"synthetic"`` trains on dnnrsa's rendered sets; ``"paper"`` on the local copies
         of FER2013, CelebA and UC Merced (see ``dnnrsa data list``).
@@ -302,45 +314,80 @@ def train_variant(
     on_problem : {"raise", "skip"}
         With ``data="paper"``: "skip" trains on the usable part of an incomplete copy (a
         recipe of its own, see :func:`recipe`).
+    precision, channels_last, compile
+        Passed to :func:`dnnrsa.zoo.train` (speed options; bf16 is recorded in the
+        sidecar's ``protocol``).
 
     Returns
     -------
-    pathlib.Path
-        The checkpoint written (or found).
+    pathlib.Path or list of pathlib.Path
+        The checkpoint written (or found); with ``seeds``, one per seed in their order.
+
+    Examples
+    --------
+    >>> paths = train_variant("expression", seeds=range(10), quick=True)  # doctest: +SKIP
     """
     v = check_variant(variant)
     spec = recipe(variant, data=data, quick=quick, epochs=epochs, on_problem=on_problem)
+    if seeds is not None and seed is not None:
+        raise ValueError(
+            f"Arguments seed={seed!r} and seeds={seeds!r} were both given: give seed for one "
+            "network or seeds for several, not both."
+        )
+    many = seeds is not None
+    seed_list = (check_seed_list("seeds", seeds, count_ok=False) if many
+                 else [check_seed("seed", 0 if seed is None else seed)])
+    check_speed_options(precision, channels_last, compile)
+    resolve_device(device)  # a device that is not there fails before any data is made
+    paths = {s: checkpoint_path(variant, s, data=data, quick=quick, epochs=epochs, home=home,
+                                on_problem=on_problem) for s in seed_list}
+    todo = [s for s in seed_list if overwrite or not paths[s].exists()]
+    for s in seed_list:
+        if s not in todo:
+            logger.info("%s seed %d already trained at %s", variant, s, paths[s])
+    if todo:
+        _train_and_save(v, spec, todo, paths, data=data, quick=quick, device=device,
+                        data_root=data_root, progress=progress, on_problem=on_problem,
+                        speed=dict(precision=precision, channels_last=channels_last,
+                                   compile=compile))
+    return [paths[s] for s in seed_list] if many else paths[seed_list[0]]
+
+
+def _train_and_save(v: Variant, spec: dict, seeds: list[int], paths: dict, *, data, quick,
+                    device, data_root, progress, on_problem, speed) -> None:
+    """Build, train (together when several) and save the networks of ``seeds``."""
     key = recipe_key(spec)
-    path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home,
-                           on_problem=on_problem)
-    seed = check_seed("seed", seed)
-    if path.exists() and not overwrite:
-        logger.info("%s seed %d already trained at %s", variant, seed, path)
-        return path
     arch = dict(spec["architecture"])
     arch.pop("architecture")
     if v.target is None:
-        with torch_seed(seed):
-            model = build("ccn2022", n_classes=7, **arch)
-        model.dnnrsa_info = dict(seed=seed, epoch=0, target=None, classes=None, data=None,
-                                 test_accuracy=None)
-        return save(model, path, variant=variant, recipe=spec, recipe_key=key)
-    train_set, test_set = training_data(variant, data=data, quick=quick,
+        for s in seeds:
+            with torch_seed(s):
+                model = build("ccn2022", n_classes=7, **arch)
+            model.dnnrsa_info = dict(seed=s, epoch=0, target=None, classes=None, data=None,
+                                     test_accuracy=None)
+            save(model, paths[s], variant=v.name, recipe=spec, recipe_key=key)
+        return
+    train_set, test_set = training_data(v.name, data=data, quick=quick,
                                         size=arch["input_size"], data_root=data_root,
                                         on_problem=on_problem)
-    with torch_seed(seed):
-        model = build("ccn2022", n_classes=len(train_set.classes(v.target)), **arch)
+    models = []
+    for s in seeds:
+        with torch_seed(s):
+            models.append(build("ccn2022", n_classes=len(train_set.classes(v.target)),
+                                **arch))
     protocol = spec["training"]
-    hist = train(
-        model, train_set, target=v.target, test=test_set, test_every=5,
-        epochs=protocol["epochs"], batch_size=protocol["batch_size"],
-        optimizer=protocol["optimizer"], lr=protocol["lr"], lr_step=protocol["lr_step"],
-        augment=protocol["augment"], seed=seed, device=device, progress=progress,
-    )
-    logger.info("%s seed %d: train accuracy %.3f, test accuracy %.3f (%.0f s)", variant, seed,
-                hist.train_accuracy[-1], hist.test_accuracy[-1], hist.seconds)
-    model.dnnrsa_info["data"].update(source=data, test=test_set.name, n_test=len(test_set))
-    return save(model, path, variant=variant, recipe=spec, recipe_key=key)
+    options = dict(target=v.target, test=test_set, test_every=5, epochs=protocol["epochs"],
+                   batch_size=protocol["batch_size"], optimizer=protocol["optimizer"],
+                   lr=protocol["lr"], lr_step=protocol["lr_step"],
+                   augment=protocol["augment"], device=device, progress=progress, **speed)
+    # One seed trains alone, exactly as `train_variant(variant, seed)` always has.
+    hists = (train(models, train_set, seeds=seeds, **options) if len(seeds) > 1
+             else [train(models[0], train_set, seed=seeds[0], **options)])
+    for model, s, hist in zip(models, seeds, hists):
+        logger.info("%s seed %d: train accuracy %.3f, test accuracy %.3f (%.0f s)", v.name, s,
+                    hist.train_accuracy[-1], hist.test_accuracy[-1], hist.seconds)
+        model.dnnrsa_info["data"].update(source=data, test=test_set.name, n_test=len(test_set))
+        save(model, paths[s], variant=v.name, recipe=spec, recipe_key=key)
 
 
 def load_model(

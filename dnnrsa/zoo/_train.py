@@ -20,7 +20,6 @@ from .._utils import (
     check_choice,
     check_positive_float,
     check_positive_int,
-    check_seed,
     hide_progress,
     logger,
     resolve_device,
@@ -28,6 +27,7 @@ from .._utils import (
 )
 from ..stimuli import StimulusSet
 from ._densenet import check_input_shape
+from ._ensemble import EnsembleDenseNet, accuracy_together, check_models
 
 
 @dataclass
@@ -85,20 +85,27 @@ def _as_tensors(data: Any, target: str | None, classes: Sequence | None, argumen
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
              device: Any = "auto") -> float:
     """Top-1 accuracy of a classifier ``model`` on images ``x`` (N, C, H, W) with integer
-    labels ``y`` (N,); the model's train/eval mode is restored afterwards."""
+    labels ``y`` (N,), the images cast to the model's floating dtype; the model's
+    train/eval mode is restored afterwards."""
     batch_size = check_positive_int("batch_size", batch_size)
     device = resolve_device(device)
+    dtype = _float_dtype(model, x.dtype)
     was_training = model.training
     model.eval()
     correct = 0
     try:
         for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size].to(device, non_blocking=True)
+            xb = x[i : i + batch_size].to(device, dtype, non_blocking=True)
             pred = model(xb).argmax(1).cpu()
             correct += int((pred == y[i : i + batch_size]).sum())
     finally:
         model.train(was_training)
     return correct / max(len(x), 1)
+
+
+def _float_dtype(model: nn.Module, default: torch.dtype) -> torch.dtype:
+    """The dtype of the model's first floating parameter (its images are cast to it)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), default)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
@@ -110,8 +117,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     return accuracy(model, x, y, batch_size=batch_size, device=device)
 
 
+#: The ``precision`` options of :func:`train`.
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 def train(
-    model: nn.Module,
+    model: nn.Module | Sequence[nn.Module],
     data: Any,
     *,
     target: str | None = None,
@@ -126,21 +137,36 @@ def train(
     weight_decay: float = 0.0,
     augment: str | None = None,
     optimizer: str = "sgd",
-    seed: int = 0,
+    seed: int | None = None,
+    seeds: Sequence[int] | None = None,
     device: Any = "auto",
+    precision: str = "auto",
+    channels_last: bool | None = None,
+    compile: bool = False,
     progress: bool | None = None,
-) -> TrainHistory:
-    """Train a classifier with the study's protocol as default.
+) -> TrainHistory | list[TrainHistory]:
+    """Train a classifier, or several seeds of one at once, with the study's protocol as
+    default.
 
     SGD with momentum 0.9, learning rate ``0.1 * 0.5 ** (epoch // 30)``, 200 epochs,
     batch 64, cross-entropy. The model is left in eval mode on its original device, and
     ``model.dnnrsa_info`` records classes, target, seed, epochs and test accuracy, which
-    :func:`dnnrsa.zoo.save` writes to the checkpoint's sidecar.
+    :func:`dnnrsa.zoo.save` writes to the checkpoint's sidecar. The whole training set
+    stays on the device; batches are drawn and flipped there.
+
+    Given a list of models and one seed per model, the models train together: each is
+    trained in place, exactly as it would be alone with its seed (its own initialisation,
+    batch order, flips and dropout), and gets the ``dnnrsa_info`` it would get alone.
+    Networks of :class:`CCNDenseNet` of equal ``config`` run as one grouped network, which
+    is faster than one after another (measured in ``benchmarks/bench_train.py``); other
+    networks train one after another.
 
     Parameters
     ----------
-    model : torch.nn.Module
-        The network; its last layer must have as many outputs as there are classes.
+    model : torch.nn.Module or list of torch.nn.Module
+        The network, or networks of one architecture (one per seed, each initialised by
+        the caller, e.g. built under its own seed); the last layer must have as many
+        outputs as there are classes.
     data : StimulusSet or (images, labels)
         Training images of shape (n_images, C, H, W) and their labels (a factor of the
         StimulusSet named by ``target``).
@@ -161,16 +187,52 @@ def train(
         ``"hflip"`` flips each training image left-right with probability 0.5 (the CelebA
         identity networks of the paper; the paper's FER2013 flip never fired, so the
         expression networks train without it).
-    seed : int
-        Seeds batch order, dropout and augmentation: same seed, same weights on a CPU.
+    seed : int, optional
+        Seeds batch order, dropout and augmentation of a single model (default 0): same
+        seed, same weights on a CPU.
+    seeds : sequence of int, optional
+        With a list of models: one distinct seed per model, in the same order.
     device : {"auto", "cpu", "cuda", ...}
         Where to train; ``"auto"`` uses a GPU when there is one.
+    precision : {"auto", "fp32", "bf16"}
+        ``"bf16"`` runs forward passes under bfloat16 autocast (weights and optimiser stay
+        float32); ``"auto"`` is bf16 on CUDA and fp32 elsewhere. A precision other than
+        fp32 is recorded in ``dnnrsa_info["protocol"]["precision"]``.
+    channels_last : bool, optional
+        Train in the channels-last memory layout (same numbers up to rounding, faster
+        convolution kernels). Default: on CUDA, and on a CPU for models trained together
+        (oneDNN's grouped convolutions run 1.8-2.1 times faster in it, measured); off for
+        one model on a CPU.
+    compile : bool
+        Run the network through ``torch.compile`` (pays a compilation of tens of seconds
+        up front; for long runs on a GPU).
     progress : bool, optional
         Show a tqdm progress bar (default: only when writing to a terminal).
 
     Returns
     -------
-    TrainHistory
+    TrainHistory or list of TrainHistory
+        One history, or one per model (in the order of ``seeds``) for a list. Models
+        trained together share ``seconds``; each history's ``images_per_second`` counts
+        that model's images, so their sum is the aggregate rate.
+
+    Raises
+    ------
+    ValueError
+        A bad option, ``seeds`` with a single model, ``seed`` and ``seeds`` together,
+        as many seeds as models missing, a seed twice, a model twice, or models of
+        different architectures; all before any work.
+    TypeError
+        ``model`` not a network or a list of networks.
+
+    Examples
+    --------
+    >>> nets = []  # doctest: +SKIP
+    >>> for s in (0, 1, 2):  # doctest: +SKIP
+    ...     torch.manual_seed(s)  # each network its own initialisation
+    ...     nets.append(dnnrsa.zoo.build("ccn2022", n_classes=7))
+    >>> histories = dnnrsa.zoo.train(nets, stim, target="expression",
+    ...                              seeds=[0, 1, 2])  # doctest: +SKIP
     """
     epochs = check_positive_int("epochs", epochs, 0)
     batch_size = check_positive_int("batch_size", batch_size, 1)
@@ -178,89 +240,259 @@ def train(
     lr_step = check_positive_int("lr_step", lr_step, 1)
     lr_gamma = check_positive_float("lr_gamma", lr_gamma)
     test_every = check_positive_int("test_every", test_every, 1)
-    seed = check_seed("seed", seed)
     if not 0.0 <= float(momentum) < 1.0:
         raise ValueError(f"Argument momentum must be in [0, 1), got {momentum!r}.")
     if not 0.0 <= float(weight_decay) < float("inf"):
         raise ValueError(f"Argument weight_decay must be a finite number >= 0, got {weight_decay!r}.")
     check_choice("augment", augment, [None, "hflip"])
     check_choice("optimizer", optimizer, ["sgd", "adam"])
+    models, seed_list, together = check_models(model, seed, seeds)
     device = resolve_device(device)
+    check_speed_options(precision, channels_last, compile)
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if channels_last is None:
+        channels_last = device.type == "cuda" or together
     x, y, classes = _as_tensors(data, target, None, "data")
-    check_input_shape(model, x.shape[1:], "data")
-    n_out = _n_outputs(model)
-    if n_out is not None and len(classes) > n_out:
-        raise ValueError(
-            f"The data have {len(classes)} classes of {target!r} but the model has {n_out} "
-            f"outputs; build it with n_classes={len(classes)}."
-        )
+    for m in models[:1] if together else models:
+        check_input_shape(m, x.shape[1:], "data")
+        n_out = _n_outputs(m)
+        if n_out is not None and len(classes) > n_out:
+            raise ValueError(
+                f"The data have {len(classes)} classes of {target!r} but the model has {n_out} "
+                f"outputs; build it with n_classes={len(classes)}."
+            )
+    xt = yt = None
     if test is not None:
         xt, yt, _ = _as_tensors(test, target, classes, "test")
+    run = _Run(x=x, y=y, xt=xt, yt=yt, classes=classes, target=target,
+               data_name=getattr(data, "name", None), epochs=epochs, batch_size=batch_size,
+               test_every=test_every, augment=augment, device=device, precision=precision,
+               channels_last=channels_last, compile=compile, progress=progress,
+               protocol=dict(optimizer=optimizer, batch_size=batch_size, lr=lr,
+                             momentum=momentum, lr_step=lr_step, lr_gamma=lr_gamma,
+                             weight_decay=weight_decay, augment=augment))
+    if isinstance(model, nn.Module):
+        return _train_one(model, seed_list[0], run)
+    if together:
+        return _train_together(models, seed_list, run)
+    logger.info("train: the %d networks (%s) are not CCNDenseNets whose weights are all "
+                "trainable, of one dtype (float32 or float64); training them one after another "
+                "(same results, not batched).", len(models), type(models[0]).__name__)
+    return [_train_one(m, s, run) for m, s in zip(models, seed_list)]
+
+
+def check_speed_options(precision: str, channels_last: bool | None, compile: bool) -> None:
+    """Raise a clear error for a bad ``precision``, ``channels_last`` or ``compile`` of
+    :func:`train` (which ask for speed, not for other weights)."""
+    check_choice("precision", precision, PRECISIONS)
+    if channels_last is not None and not isinstance(channels_last, bool):
+        raise TypeError(f"Argument channels_last must be True, False or None (default: on "
+                        f"CUDA, and for models trained together), got {channels_last!r}.")
+    if not isinstance(compile, bool):
+        raise TypeError(f"Argument compile must be True or False, got {compile!r}.")
+
+
+@dataclass
+class _Run:
+    """The checked options and data of one call of :func:`train`."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    xt: torch.Tensor | None
+    yt: torch.Tensor | None
+    classes: list
+    target: str | None
+    data_name: str | None
+    epochs: int
+    batch_size: int
+    test_every: int
+    augment: str | None
+    device: torch.device
+    precision: str
+    channels_last: bool
+    compile: bool
+    progress: bool | None
+    protocol: dict
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bf16")
+
+    def optimizer(self, params):
+        p = self.protocol
+        if p["optimizer"] == "sgd":
+            opt = torch.optim.SGD(params, lr=p["lr"], momentum=p["momentum"],
+                                  weight_decay=p["weight_decay"])
+        else:
+            opt = torch.optim.Adam(params, lr=p["lr"], weight_decay=p["weight_decay"])
+        return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=p["lr_step"],
+                                                    gamma=p["lr_gamma"])
+
+
+def _train_one(model: nn.Module, seed: int, run: _Run) -> TrainHistory:
+    """The training loop of one network (the reference a batched run must equal)."""
+    device, fmt = run.device, _layout(run)
     home_device = next(model.parameters()).device
     model.to(device)
-
-    gen = torch.Generator().manual_seed(seed)
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
-                              weight_decay=weight_decay)
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step, gamma=lr_gamma)
-    hist = TrainHistory()
+    if run.channels_last:
+        model.to(memory_format=torch.channels_last)
     # Whole data set on the device once: these sets are small (28k x 48 x 48 = 260 MB float32).
-    xd, yd = x.to(device), y.to(device)
-    n = len(xd)
+    xd, yd = run.x.to(device, _float_dtype(model, run.x.dtype)), run.y.to(device)
+    net = torch.compile(model) if run.compile else model
 
-    start = time.perf_counter()
-    bar = tqdm(range(epochs), desc="train", unit="epoch", disable=hide_progress(progress),
-               leave=False)
-    with torch_seed(seed, device):  # dropout draws from the global generators
-        for epoch in bar:
-            model.train()
-            order = torch.randperm(n, generator=gen).to(device)
-            total_loss, correct = 0.0, 0
-            for i in range(0, n, batch_size):
-                idx = order[i : i + batch_size]
-                xb, yb = xd[idx], yd[idx]
-                if augment == "hflip":
-                    flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
-                    xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-                out = model(xb)
-                loss = F.cross_entropy(out, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total_loss += float(loss.detach()) * len(idx)
-                correct += int((out.detach().argmax(1) == yb).sum())
-            hist.epochs.append(epoch + 1)
-            hist.lr.append(opt.param_groups[0]["lr"])
-            hist.loss.append(total_loss / n)
-            hist.train_accuracy.append(correct / n)
-            sched.step()
-            due = (epoch + 1) % test_every == 0 or epoch + 1 == epochs
-            acc = accuracy(model, xt, yt, device=device) if test is not None and due else None
-            hist.test_accuracy.append(acc)
-            bar.set_postfix(loss=f"{hist.loss[-1]:.3f}", acc=f"{hist.train_accuracy[-1]:.2f}",
-                            **({"test": f"{acc:.2f}"} if acc is not None else {}))
-            logger.debug("epoch %d loss %.4f train %.3f test %s", epoch + 1, hist.loss[-1],
-                         hist.train_accuracy[-1], acc)
-    hist.seconds = time.perf_counter() - start
-    hist.images_per_second = n * epochs / hist.seconds if hist.seconds > 0 else 0.0
-    model.eval()
-    model.to(home_device)
-    info = dict(getattr(model, "dnnrsa_info", {}) or {})
-    info.update(
-        classes=[_jsonable(c) for c in classes], target=target, seed=int(seed), epoch=epochs,
-        train_accuracy=hist.train_accuracy[-1] if epochs else None,
-        test_accuracy=hist.test_accuracy[-1] if epochs and test is not None else None,
-        protocol=dict(optimizer=optimizer, batch_size=batch_size, lr=lr, momentum=momentum,
-                      lr_step=lr_step,
-                      lr_gamma=lr_gamma, weight_decay=weight_decay, augment=augment),
-    )
-    info["data"] = dict(name=getattr(data, "name", None), n_images=int(n),
-                        sha256=_data_checksum(x, y))
-    model.dnnrsa_info = info
+    def step(idx, flip):
+        idx = idx[0]
+        xb, yb = xd[idx], yd[idx]
+        if flip is not None:
+            xb = torch.where(flip[0][:, None, None, None], xb.flip(-1), xb)
+        out = net(xb.contiguous(memory_format=fmt))
+        loss = F.cross_entropy(out, yb)
+        return loss.detach()[None], loss, (out.detach().argmax(1) == yb).sum()[None]
+
+    def score():
+        return [accuracy(net, run.xt, run.yt, device=device)]
+
+    try:
+        with torch_seed(seed, device):  # dropout draws from the global generators
+            (hist,) = _fit(model, step, [seed], run, score)
+    finally:
+        model.eval()
+        if run.channels_last:
+            model.to(memory_format=torch.contiguous_format)
+        model.to(home_device)
+    _record(model, hist, seed, run)
     return hist
+
+
+def _train_together(models: list[nn.Module], seeds: list[int], run: _Run) -> list[TrainHistory]:
+    """Train CCNDenseNets of one config as one grouped network; copy the weights back."""
+    k, device, fmt = len(models), run.device, _layout(run)
+    dtype = _float_dtype(models[0], run.x.dtype)
+    ensemble = EnsembleDenseNet.from_members(models, device=device, dtype=dtype)
+    if run.channels_last:
+        ensemble.to(memory_format=torch.channels_last)
+    ensemble.set_generators([torch.Generator(device=device).manual_seed(s) for s in seeds])
+    xd, yd = run.x.to(device, dtype), run.y.to(device)
+    c, h, w = xd.shape[1:]
+    net = torch.compile(ensemble) if run.compile else ensemble
+    dropout = ensemble.has_dropout
+    per_member_loss = device.type == "cpu"
+
+    def step(idx, flip):
+        xb = xd[idx]  # (K, b, C, H, W): each member its own batch
+        if flip is not None:
+            xb = torch.where(flip[..., None, None, None], xb.flip(-1), xb)
+        b = idx.shape[1]
+        xb = xb.transpose(0, 1).reshape(b, k * c, h, w).contiguous(memory_format=fmt)
+        yb = yd[idx]
+        if dropout:  # masks in the dtype of the activations they scale, as alone
+            ensemble.draw_dropout(b, torch.bfloat16 if run.precision == "bf16"
+                                  and dtype == torch.float32 else dtype)
+        out = net(xb)  # (K, b, n_classes)
+        # each member's mean loss (their sum gives each member its own gradient): on a CPU
+        # computed as alone, to the bit; elsewhere in one kernel, fewer launches
+        if per_member_loss:
+            losses = torch.stack([F.cross_entropy(out[i], yb[i]) for i in range(k)])
+        else:
+            losses = F.cross_entropy(out.reshape(k * b, -1), yb.reshape(-1),
+                                     reduction="none").view(k, b).mean(1)
+        return losses.detach(), losses.sum(), (out.detach().argmax(-1) == yb).sum(1)
+
+    if run.xt is not None:
+        xt, yt = run.xt.to(device, dtype), run.yt.to(device)
+
+    def score():
+        return accuracy_together(net, xt, yt, k, fmt)
+
+    hists = _fit(ensemble, step, seeds, run, score)
+    ensemble.store_members(models)
+    for model, seed, hist in zip(models, seeds, hists):
+        model.eval()
+        _record(model, hist, seed, run)
+    return hists
+
+
+def _layout(run: _Run):
+    return torch.channels_last if run.channels_last else torch.contiguous_format
+
+
+def _fit(net: nn.Module, step, seeds: list[int], run: _Run, score) -> list[TrainHistory]:
+    """The epoch loop for K members: ``step(idx, flip)`` takes the members' batch indices
+    (K, b) and flips (K, b) or None and returns the members' losses (K,), the loss to
+    back-propagate and the members' correct counts (K,); ``score()`` the members' test
+    accuracies. Member k's batch order and flips come from a generator seeded with
+    ``seeds[k]``, drawn in the order of a lone run."""
+    k, n, bs, device = len(seeds), len(run.x), run.batch_size, run.device
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    opt, sched = run.optimizer(net.parameters())
+    hists = [TrainHistory() for _ in seeds]
+    start = time.perf_counter()
+    bar = tqdm(range(run.epochs), desc="train", unit="epoch",
+               disable=hide_progress(run.progress), leave=False)
+    for epoch in bar:
+        net.train()
+        orders = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+        flips = None
+        if run.augment == "hflip":
+            flips = torch.stack([
+                torch.cat([torch.rand(min(bs, n - i), generator=g) < 0.5
+                           for i in range(0, n, bs)]) for g in gens]).to(device)
+        # summed on the device in float64 (as Python floats would be): no sync per step
+        total_loss = torch.zeros(k, dtype=torch.float64, device=device)
+        correct = torch.zeros(k, dtype=torch.long, device=device)
+        for i in range(0, n, bs):
+            idx = orders[:, i : i + bs]
+            with run.autocast():
+                losses, loss, hits = step(idx, None if flips is None else flips[:, i : i + bs])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total_loss += losses.double() * idx.shape[1]
+            correct += hits
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        due = (epoch + 1) % run.test_every == 0 or epoch + 1 == run.epochs
+        if run.xt is not None and due:
+            with run.autocast():
+                accs = score()
+        else:
+            accs = [None] * k
+        for hist, loss_sum, hit, acc in zip(hists, total_loss.tolist(), correct.tolist(), accs):
+            hist.epochs.append(epoch + 1)
+            hist.lr.append(lr)
+            hist.loss.append(loss_sum / n)
+            hist.train_accuracy.append(hit / n)
+            hist.test_accuracy.append(acc)
+        h = hists[0]
+        bar.set_postfix(loss=f"{h.loss[-1]:.3f}", acc=f"{h.train_accuracy[-1]:.2f}",
+                        **({"test": f"{accs[0]:.2f}"} if accs[0] is not None else {}))
+        logger.debug("epoch %d loss %s train %s test %s", epoch + 1,
+                     [round(x.loss[-1], 4) for x in hists],
+                     [round(x.train_accuracy[-1], 3) for x in hists], accs)
+    seconds = time.perf_counter() - start
+    for hist in hists:
+        hist.seconds = seconds
+        hist.images_per_second = n * run.epochs / seconds if seconds > 0 else 0.0
+    return hists
+
+
+def _record(model: nn.Module, hist: TrainHistory, seed: int, run: _Run) -> None:
+    """``model.dnnrsa_info`` after training: what :func:`dnnrsa.zoo.save` writes."""
+    info = dict(getattr(model, "dnnrsa_info", {}) or {})
+    protocol = dict(run.protocol)
+    if run.precision != "fp32":  # fp32 sidecars stay as they were before the option
+        protocol["precision"] = run.precision
+    info.update(
+        classes=[_jsonable(c) for c in run.classes], target=run.target, seed=int(seed),
+        epoch=run.epochs,
+        train_accuracy=hist.train_accuracy[-1] if run.epochs else None,
+        test_accuracy=hist.test_accuracy[-1] if run.epochs and run.xt is not None else None,
+        protocol=protocol,
+    )
+    info["data"] = dict(name=run.data_name, n_images=int(len(run.x)),
+                        sha256=_data_checksum(run.x, run.y))
+    model.dnnrsa_info = info
 
 
 def _data_checksum(x: torch.Tensor, y: torch.Tensor) -> str:
