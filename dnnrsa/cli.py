@@ -30,7 +30,8 @@ def _add_train(sub) -> None:
     )
     p.add_argument("variant", help=f"one of {{{', '.join(zoo.VARIANTS)}}}")
     p.add_argument("--seed", type=int, nargs="+", default=[0],
-                   help="network seed(s) (default 0); several train one after another")
+                   help="network seed(s) (default 0); several train together, one ensemble, "
+                   "and are saved one checkpoint per seed")
     p.add_argument("--data", default="synthetic",
                    help="synthetic (rendered, the default) or paper (local copies of the real sets)")
     p.add_argument("--data-root", default=None,
@@ -46,18 +47,22 @@ def _add_train(sub) -> None:
     p.add_argument("--on-problem", default="raise", choices=("raise", "skip"),
                    help="with --data paper: raise (default) on a copy that does not match its "
                    "manifest, or skip: train on the usable part (a recipe of its own)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="auto (default): bf16 autocast on a GPU, fp32 on a CPU")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
     zoo.recipe(args.variant, data=args.data, quick=args.quick, epochs=args.epochs,
                on_problem=args.on_problem)  # fail early
-    for seed in args.seed:
-        path = zoo.train_variant(
-            args.variant, seed, data=args.data, quick=args.quick, epochs=args.epochs,
-            home=args.home, device=args.device, data_root=args.data_root,
-            overwrite=args.overwrite, on_problem=args.on_problem,
-        )
+    paths = zoo.train_variant(
+        args.variant, seeds=args.seed, data=args.data, quick=args.quick, epochs=args.epochs,
+        home=args.home, device=args.device, data_root=args.data_root,
+        overwrite=args.overwrite, on_problem=args.on_problem, precision=args.precision,
+        compile=args.compile,
+    )
+    for seed, path in zip(args.seed, paths):
         info = zoo.read_info(path)
         acc = info.get("test_accuracy")
         acc_txt = f", held-out accuracy {acc:.3f}" if acc is not None else ""
@@ -79,7 +84,7 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="small networks, few seeds, short readouts: minutes on a CPU")
     p.add_argument("--seeds", type=int, default=None,
-                   help="number of seeds (default 10, the paper's; 3 with --quick)")
+                   help="number of seeds (default 10, the paper's; 5 with --quick)")
     p.add_argument("--networks", nargs="+", default=["expression", "identity", "scene", "untrained"])
     p.add_argument("--layers", nargs="+", default=list(zoo.PAPER_LAYERS))
     p.add_argument("--targets", nargs="+", default=["identity", "expression"])
