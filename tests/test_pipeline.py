@@ -104,8 +104,36 @@ def test_reproduce_honours_the_seeds_asked_for_and_refuses_bad_options_first(hom
     assert zoo.list_models().seed.tolist() == [0, 1, 2, 3]  # nothing trained by the bad calls
 
 
-def test_quick_study_defaults_to_three_seeds():
-    assert dnnrsa.study.QUICK_STUDY["seeds"] == 3
+def test_quick_study_is_five_seeds_on_both_sessions():
+    assert dnnrsa.study.QUICK_STUDY["seeds"] == 5
+    assert tuple(dnnrsa.study.QUICK_STUDY["sessions"]) == ("A", "B")
+
+
+def test_seeds_run_together_equal_each_network_alone(home):
+    """reproduce trains a network's seeds as one ensemble and reads them out as one batched
+    readout per layer: each seed's numbers equal that network decoded on its own, and the
+    work split over two processes gives the same table."""
+    faces = _faces()
+    kw = dict(networks=("untrained",), seeds=[0, 3], layers=("conv1", "dense2"),
+              targets=("identity", "expression"), quick=True, readout="paper",
+              readout_epochs=2, stimuli=faces, device="cpu", progress=False,
+              pixel_control=False)
+    one = dnnrsa.reproduce(**kw, n_jobs=1)
+    two = dnnrsa.reproduce(**kw, n_jobs=2)  # one seed per worker
+    pd.testing.assert_frame_equal(one, two, check_exact=False, atol=1.01 / 18)
+    for seed in (0, 3):
+        net = dnnrsa.load_model("untrained", seed=seed, quick=True)
+        acts = dnnrsa.extract(net, faces, ["conv1", "dense2"], device="cpu")
+        for layer in ("conv1", "dense2"):
+            for target in ("identity", "expression"):
+                alone = dnnrsa.decoding.decode_activations(
+                    acts[layer], target=target, cv="viewpoint", readout="paper", epochs=2,
+                    seed=seed, device="cpu")
+                got = one[(one.seed == seed) & (one.layer == layer)
+                          & (one.target == target)].sort_values("fold")
+                # float rounding of the batched step may flip a near-tied prediction
+                assert np.allclose(got.accuracy, alone.folds, atol=1.01 / 18)  # 18 test faces
+                assert abs(got.accuracy.mean() - alone.accuracy) <= 1.01 / 18
 
 
 def test_positional_options_of_reproduce_still_work_with_a_warning(home):

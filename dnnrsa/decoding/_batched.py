@@ -291,7 +291,7 @@ def _fit(jobs, options: dict, max_step_bytes, check_finite: bool, predict: bool)
     for c, chunk in enumerate(chunks):
         for i in chunk:
             last_use[prepared[i].source] = c
-    logger.info("fit_readouts: %d heads in %d batched chunks on %s", len(jobs), len(chunks),
+    logger.debug("fit_readouts: %d heads in %d batched chunks on %s", len(jobs), len(chunks),
                 dev)
     predictions = [None] * len(prepared)
     for c, chunk in enumerate(chunks):

@@ -417,7 +417,7 @@ def decode_grid(
                 raise type(exc)(f"acts[{i}] ({_what(item)}), target {target!r}: {exc}") \
                     from exc
     batched = [t for t in tasks if _batched(t)]
-    logger.info("decode_grid: %d items x %d targets, %d batched", len(items), len(targets),
+    logger.debug("decode_grid: %d items x %d targets, %d batched", len(items), len(targets),
                 len(batched))
     predicted = {}
     # the paper head first: its engine call is the one that can still refuse an option

@@ -419,7 +419,7 @@ def generalize(
         return (np.bincount(cell, weights=accs, minlength=n_levels**2)
                 / per_cell).reshape(n_levels, n_levels)
 
-    logger.info("generalize: %d fits of %s across %d levels of %s (cv=%s), x%d with "
+    logger.debug("generalize: %d fits of %s across %d levels of %s (cv=%s), x%d with "
                 "permutations", len(fits), target, n_levels, across, cv, 1 + n_permutations)
     X = acts.data
     accs = _score(template, X, y, fits, [y[f.train] for f in fits])

@@ -127,8 +127,9 @@ def plot_fig2b(diff: pd.DataFrame, layers, targets, *, title: str | None = None,
             base = pixels[(pixels.network == "untrained") & (pixels.target == target)]
             if len(pix) and len(base):
                 b = base.set_index("layer").reindex(layers)["mean"].to_numpy(float)
-                ax.scatter(x, 100 * (pix["mean"].iloc[0] - b), marker="_", s=400,
-                           color="black", zorder=4, label="pixel control - untrained")
+                ax.scatter(x, 100 * (pix["mean"].iloc[0] - b), marker="D", s=28,
+                           facecolors="white", edgecolors="#333333", zorder=4,
+                           label="pixel control - untrained")
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(x, layers)
         ax.set_xlabel("layer")

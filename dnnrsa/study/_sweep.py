@@ -25,7 +25,7 @@ from .._utils import (
     keyword_only,
     logger,
 )
-from ..decoding import check_readout_options, decode_activations
+from ..decoding import check_readout_options, decode_grid
 from ..extract import extract
 from ..stimuli import StimulusSet
 from ..zoo import check_on_problem
@@ -86,8 +86,10 @@ def reproduce(
     networks : sequence of {"expression", "identity", "scene", "untrained"}
     seeds : int or sequence of int, optional
         Number of network seeds (0..seeds-1) or the seeds themselves. Default: the
-        paper's 10, or 3 with ``quick`` (the fewest with which the report's tests can
-        decide a finding). Whatever is given is honoured.
+        paper's 10, or 5 with ``quick``. The seeds of a network are trained together (one
+        ensemble, :func:`dnnrsa.zoo.train_variant` with ``seeds``) and read out together
+        (:func:`dnnrsa.decoding.decode_grid`); each is still its own initialisation,
+        data order and readout. Whatever is given is honoured.
     layers : sequence of str
     targets : sequence of {"identity", "expression"}
     quick : bool
@@ -109,7 +111,8 @@ def reproduce(
     pixel_control : bool
         Add the pixel control (a linear readout on pixel values, same folds).
     n_jobs : int, optional
-        Networks processed at once, each in its own process. Default: one per CPU core when
+        Worker processes, each taking one network with a group of its seeds (all of them
+        unless there are more workers than networks). Default: one per CPU core when
         running on the CPU, 1 on a GPU.
     progress : bool, optional
         Show a progress bar (default: only in a terminal).
@@ -183,38 +186,39 @@ def reproduce(
     home = dnnrsa_home(home)
     if data == "paper":
         data_root = datasets.data_root(data_root)
-    jobs = [(n, s) for n in networks for s in seed_list]
-    n_jobs = _n_jobs(n_jobs, device, len(jobs))
+    n_jobs = _n_jobs(n_jobs, device, len(networks))
+    jobs = _jobs(networks, seed_list, n_jobs)
+    n_jobs = min(n_jobs, len(jobs))
     threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 1 else None
     task = dict(data=data, quick=quick, home=home, device=device, data_root=data_root,
                 on_problem=on_problem, stimuli=stimuli, layers=list(layers),
                 targets=list(targets), readout=readout,
                 epochs=readout_epochs, threads=threads)
-    bar = tqdm(total=len(jobs), desc="networks", unit="net", disable=hide_progress(progress))
+    bar = tqdm(total=len(networks) * len(seed_list), desc="networks", unit="net",
+               disable=hide_progress(progress))
     frames = []
     if n_jobs == 1:
-        outputs = (_run_network(n, s, **task) for n, s in jobs)
+        outputs = (_run_networks(n, group, **task) for n, group in jobs)
     else:
         from joblib import Parallel, delayed
 
         outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_run_network)(n, s, **task) for n, s in jobs)
-    for net_name, seed, info, net_frames, net_seen in outputs:
+            delayed(_run_networks)(n, group, **task) for n, group in jobs)
+    for net_name, group, infos, net_frames, net_seen in outputs:
         seen.extend(m for m in net_seen if m not in seen)
-        acc = info.get("test_accuracy")
-        logger.info("%s seed %d: %s%d layers x %d targets decoded", net_name, seed,
-                    "" if acc is None else f"own-task held-out accuracy {acc:.3f}; ",
-                    len(layers), len(targets))
+        for seed, info in zip(group, infos):
+            acc = info.get("test_accuracy")
+            logger.info("%s seed %d: %s%d layers x %d targets decoded", net_name, seed,
+                        "" if acc is None else f"own-task held-out accuracy {acc:.3f}; ",
+                        len(layers), len(targets))
         frames.extend(net_frames)
-        bar.update()
+        bar.update(len(group))
     bar.close()
     if pixel_control:
         pix = extract(nn.Identity(), stimuli, ["pixels"], device="cpu")["pixels"]
-        for target in targets:
-            res = decode_activations(pix, target=target, cv="viewpoint", readout=readout,
-                                     epochs=readout_epochs, seed=0, device=device,
-                                     network="pixels")
-            frames.append(res.to_frame())
+        frames += [res.to_frame() for res in decode_grid(
+            pix, targets=list(targets), cv="viewpoint", readout=readout, seeds=0,
+            epochs=readout_epochs, device=device, network="pixels")]
     results = _sorted(pd.concat(frames, ignore_index=True), networks, layers)
     results.insert(0, "data", data)
     calibration = _calibration_of(stimuli, results) if "identity" in targets else None
@@ -253,35 +257,61 @@ def _sorted(results: pd.DataFrame, networks, layers) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _n_jobs(n_jobs, device, n_tasks: int) -> int:
+def _n_jobs(n_jobs, device, n_networks: int) -> int:
     """Worker processes: given, else one per core on a CPU (each with its own BLAS thread;
     small convolutions and readouts run faster that way than one process with two threads)
     and one on a GPU."""
     if n_jobs is None:
         n_jobs = 1 if device.type != "cpu" else (os.cpu_count() or 1)
-    return max(1, min(n_jobs, n_tasks))
+    return max(1, n_jobs)
 
 
-def _run_network(net_name, seed, *, data, quick, home, device, data_root, on_problem, stimuli,
-                 layers, targets, readout, epochs, threads):
-    """Train or load one network x seed, extract its layers, decode every layer x target."""
+def _jobs(networks, seeds, n_jobs: int) -> list[tuple[str, list[int]]]:
+    """The units of work: one network with a group of its seeds, trained together (one
+    ensemble) and read out together (one batched readout per layer). A group is as large
+    as the workers allow: all seeds of a network, unless there are more workers than
+    networks, when each network's seeds are split to keep every worker busy."""
+    per_network = max(1, min(len(seeds), -(-n_jobs // len(networks))))
+    size = -(-len(seeds) // per_network)
+    return [(n, list(seeds[i : i + size])) for n in networks
+            for i in range(0, len(seeds), size)]
+
+
+#: Bytes of one layer's activations a readout call holds for a group of seeds; larger
+#: groups are read out in parts (same numbers: every head is trained on its own).
+_ACTIVATION_BYTES = 2 * 2**30
+
+
+def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_problem,
+                  stimuli, layers, targets, readout, epochs, threads):
+    """Train (or load) the seeds of one network together, then per layer extract every
+    seed and decode every target of every seed together."""
     if threads is not None:
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(threads)
+        threadpool_limits(threads)
     seen: list[str] = []
     with _warnings_logged(seen):
-        zoo.train_variant(net_name, seed, data=data, quick=quick, home=home, device=device,
-                          data_root=data_root, progress=False, on_problem=on_problem)
-    model = zoo.load_model(net_name, seed=seed, data=data, quick=quick, home=home, device=device,
-                           on_problem=on_problem)
-    acts = extract(model, stimuli, layers, device=device, progress=False)
+        zoo.train_variant(net_name, seeds=list(seeds), data=data, quick=quick, home=home,
+                          device=device, data_root=data_root, progress=False,
+                          on_problem=on_problem)
+    models = [zoo.load_model(net_name, seed=s, data=data, quick=quick, home=home,
+                             device=device, on_problem=on_problem) for s in seeds]
     frames = []
     for layer in layers:
-        for target in targets:
-            res = decode_activations(acts[layer], target=target, cv="viewpoint",
-                                     readout=readout, epochs=epochs, seed=seed, device=device,
-                                     network=net_name, network_seed=seed)
-            frames.append(res.to_frame())
-    return net_name, seed, model.dnnrsa_info, frames, seen
+        first = extract(models[0], stimuli, [layer], device=device, progress=False)[layer]
+        step = max(1, _ACTIVATION_BYTES // max(first.X.nbytes, 1))
+        for lo in range(0, len(models), step):
+            acts = [first if i == 0 else
+                    extract(models[i], stimuli, [layer], device=device, progress=False)[layer]
+                    for i in range(lo, min(lo + step, len(models)))]
+            for res in decode_grid(acts, targets=targets, cv="viewpoint", readout=readout,
+                                   seeds=list(seeds[lo : lo + len(acts)]), epochs=epochs,
+                                   device=device, network=net_name):
+                frames.append(res.to_frame())
+            del acts
+    return net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen
 
 
 class _Collect(logging.Handler):
