@@ -29,6 +29,8 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_readout.py
+	$(PY) benchmarks/bench_extract.py
 	$(PY) benchmarks/bench_rsa.py
 	$(PY) benchmarks/bench_brain.py
 

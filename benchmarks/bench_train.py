@@ -185,7 +185,11 @@ def main():
     ap.add_argument("--ensembles", type=int, nargs="+", default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's; reproduce's CPU workers use 1)")
     args = ap.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     defaults = (dict(sizes=["quick"], images=128, ensembles=[1, 5], repeats=3) if args.quick
                 else dict(sizes=["quick", "paper"], images=256, ensembles=[1, 5, 10],
                           repeats=2))
