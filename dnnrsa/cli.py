@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import datasets, study, zoo
+from ._utils import check_seed_list
 from ._version import __version__
 
 
@@ -56,8 +57,9 @@ def _add_train(sub) -> None:
 def _cmd_train(args) -> int:
     zoo.recipe(args.variant, data=args.data, quick=args.quick, epochs=args.epochs,
                on_problem=args.on_problem)  # fail early
+    seeds = check_seed_list("seed", args.seed, count_ok=False)  # named as on the command line
     paths = zoo.train_variant(
-        args.variant, seeds=args.seed, data=args.data, quick=args.quick, epochs=args.epochs,
+        args.variant, seeds=seeds, data=args.data, quick=args.quick, epochs=args.epochs,
         home=args.home, device=args.device, data_root=args.data_root,
         overwrite=args.overwrite, on_problem=args.on_problem, precision=args.precision,
         compile=args.compile,

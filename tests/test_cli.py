@@ -44,6 +44,7 @@ def test_train_full_after_quick_trains_the_full_network(home, capsys):
         (["reproduce", "--out", "x", "--readout-epochs", "0"],
          "epochs must be an integer >= 1, got 0"),
         (["train", "expression", "--seed", str(2**64)], "seed must be an integer between 0"),
+        (["train", "expression", "--seed", "1", "1"], "Argument seed lists a seed twice"),
         (["train", "untrained", "--epochs", "5"], "does not apply to the untrained variant"),
     ],
 )
