@@ -163,6 +163,7 @@ def plot_calibration(calib: pd.DataFrame, *, title: str | None = None):
     ax.barh(y, rows["x_chance"], color="#1b9e77", height=0.5, label="this test set")
     for yi, (_, r) in zip(y, rows.iterrows()):
         band = _CALIBRATION_BANDS.get(r["measure"])
+        right = float(r["x_chance"])  # the value's label goes right of all drawn here
         if band is not None:
             ax.fill_betweenx([yi - 0.38, yi + 0.38], *band, facecolor="none",
                              edgecolor="#1a9641", hatch="///", lw=1, zorder=3,
@@ -171,7 +172,10 @@ def plot_calibration(calib: pd.DataFrame, *, title: str | None = None):
             kdef_chance = 1 / 7 if r["measure"].startswith("quick_expression") else 1 / 70
             ax.plot(r["kdef"] / kdef_chance, yi, "D", color="#d95f02", zorder=4,
                     label="KDEF (paper)")
-        ax.text(r["x_chance"], yi, f" {100 * r['value']:.1f}%", va="center", fontsize=8)
+            right = max(right, r["kdef"] / kdef_chance + 0.3)
+        if band is not None:
+            right = max(right, band[1])
+        ax.text(right, yi, f" {100 * r['value']:.1f}%", va="center", fontsize=8)
     ax.axvline(1.0, ls="--", color="grey", lw=1, label="chance")
     ax.set_yticks(y, rows["measure"])
     ax.set_xlabel("accuracy / chance")
