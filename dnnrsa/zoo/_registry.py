@@ -36,7 +36,7 @@ from .._utils import (
     resolve_device,
     torch_seed,
 )
-from ._checkpoint import build, load, read_info, save
+from ._checkpoint import _PICKLE_SUFFIXES, _load, _read_info, build, load, read_info, save
 from ._train import check_speed_options, train
 
 
@@ -446,9 +446,11 @@ def load_model(
     >>> model = dnnrsa.load_model("expression", seed=3)  # doctest: +SKIP
     >>> quick = dnnrsa.load_model("expression", seed=3, quick=True)  # doctest: +SKIP
     """
-    if isinstance(variant, os.PathLike) or (isinstance(variant, str) and variant not in VARIANTS
-                                            and (os.sep in variant or variant.endswith(".safetensors"))):
-        return load(variant, device=device)
+    if isinstance(variant, os.PathLike) or (
+            isinstance(variant, str) and variant not in VARIANTS
+            and (os.sep in variant
+                 or variant.endswith((".safetensors", ".json", *_PICKLE_SUFFIXES)))):
+        return load(variant, device=device)  # pickle is refused here: zoo.load opts in
     spec = recipe(variant, data=data, quick=quick, epochs=epochs, on_problem=on_problem)
     key = recipe_key(spec)
     path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home,
@@ -456,7 +458,9 @@ def load_model(
     if not path.exists():
         raise FileNotFoundError(_missing_message(variant, seed, data, quick, epochs, key, home,
                                                  on_problem))
-    info = read_info(path)
+    fix = ("retrain it with "
+           f"`{_train_command(variant, seed, data, quick, epochs, on_problem)} --overwrite`")
+    info = _read_info(path, verify=False, fix=fix)  # the recipe first; _load verifies
     if info.get("recipe_key") != key or info.get("recipe") != spec or info.get("seed") != seed:
         raise ValueError(
             f"The checkpoint at {path} was made by recipe {info.get('recipe_key')!r} with seed "
@@ -465,7 +469,7 @@ def load_model(
             f"`{_train_command(variant, seed, data, quick, epochs, on_problem)} "
             "--overwrite`."
         )
-    model = load(path, device=device)
+    model = _load(path, device=device, fix=fix)
     model.dnnrsa_info.setdefault("variant", variant)
     return model
 
