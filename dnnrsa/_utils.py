@@ -229,3 +229,91 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else its closest ancestor that does."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def _writable_folder(folder: Path) -> str | None:
+    """None if a file can be created in ``folder`` (tried with a temporary file, removed
+    at once), else why not."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".dnnrsa-write-test-", dir=folder)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    os.close(fd)
+    os.unlink(tmp)
+    return None
+
+
+def check_output_path(name: str, path: Any, *, kind: str = "folder") -> Path:
+    """Check, before any work, that ``path`` can receive the output of argument ``name``.
+
+    Nothing is created: a folder that does not exist yet is fine when the nearest
+    existing ancestor is a folder that can be written (tested by creating and removing a
+    temporary file there).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name as the caller knows it (``"out"``, ``"--csv"``), used in the
+        message.
+    path : str or os.PathLike
+        The output folder (``kind="folder"``) or file (``kind="file"``).
+    kind : {"folder", "file"}
+        What ``path`` will be.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` with ``~`` expanded.
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a str or os.PathLike.
+    ValueError
+        An existing file where a folder is wanted, a folder where a file is wanted, a
+        parent that cannot be created (a regular file in the way) or a location that is
+        not writable. The message names the argument, the path and the fix.
+    """
+    check_choice("kind", kind, ("folder", "file"))
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"Argument {name} must be a path (str or os.PathLike), got "
+                        f"{type(path).__name__}.")
+    if str(path) == "":
+        raise ValueError(f"Argument {name} is an empty path: give a {kind} to write to.")
+    path = Path(path).expanduser()
+    if path.exists():
+        if kind == "folder" and not path.is_dir():
+            raise ValueError(f"Argument {name}={str(path)!r} is a file, not a folder: give a "
+                             "folder for the output (it is created if missing).")
+        if kind == "file" and path.is_dir():
+            raise ValueError(f"Argument {name}={str(path)!r} is a folder, not a file: give "
+                             f"a file name, e.g. {str(path / 'results.csv')!r}.")
+    # The folder that must accept a new entry: the output folder itself when it exists,
+    # else the nearest existing ancestor (where the missing folders would be created).
+    target = path if kind == "folder" else path.parent
+    anchor = _nearest_existing(target)
+    if not anchor.is_dir():
+        raise ValueError(
+            f"Argument {name}={str(path)!r} cannot be created: {str(anchor)!r} is a file, "
+            f"not a folder. Give a {kind} whose parent folders exist or can be created."
+        )
+    why = _writable_folder(anchor)
+    if why is None and kind == "file" and path.exists() and not os.access(path, os.W_OK):
+        why = "the file is read-only"
+    if why is not None:
+        where = "in" if anchor == target else "under"
+        raise ValueError(
+            f"Argument {name}={str(path)!r} is not writable: cannot create files {where} "
+            f"{str(anchor)!r} ({why}). Give a {kind} in a folder you can write to."
+        )
+    return path

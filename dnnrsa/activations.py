@@ -98,6 +98,11 @@ class Activations(FactorTable):
         self.metadata = check_metadata(metadata, data.shape[0], "observations")
         self.data = data
         self.provenance = dict(provenance or {})
+        try:  # refused here, not when the activations are saved hours later
+            json.dumps(self.provenance, default=_json_default)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"Argument provenance must hold JSON-serialisable values (str, "
+                            f"numbers, lists, dicts, paths, numpy scalars): {exc}.") from None
         n_features = int(np.prod(data.shape[1:]))
         if mask is not None:
             from ._nifti import check_mask_image

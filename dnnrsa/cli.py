@@ -1,20 +1,83 @@
 """The ``dnnrsa`` command.
 
-Errors a user can fix (bad arguments, missing files or models) print one line to stderr
-and exit with status 2; no traceback.
+Errors a user can fix (bad arguments, missing or unreadable files, folders that cannot be
+written, a full disk, corrupt JSON or safetensors files) print one line to stderr and exit
+with status 2, no traceback; outputs are checked before any work. Anything else is a bug:
+its traceback is shown with a request to report it. ``-v`` shows every traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import datasets, study, zoo
-from ._utils import check_seed_list
+from ._utils import atomic_write_bytes, check_output_path, check_seed_list, dnnrsa_home
 from ._version import __version__
+
+#: Where a genuine bug should be reported (shown under its traceback).
+ISSUE_TRACKER = "the dnnrsa issue tracker"
+
+#: OSError numbers a user can do something about even when no file is named.
+_USER_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
+def _safetensors_errors() -> tuple[type[BaseException], ...]:
+    try:  # a corrupt or truncated checkpoint
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - older safetensors
+        try:
+            from safetensors.safetensors_rust import SafetensorError
+        except ImportError:
+            return ()
+    return (SafetensorError,)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """True for the errors the user can fix, which are one line and exit status 2."""
+    if isinstance(exc, (ValueError, TypeError, json.JSONDecodeError, *_safetensors_errors())):
+        return True
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError,
+                        NotADirectoryError, FileExistsError)):
+        return True
+    return isinstance(exc, OSError) and (exc.filename is not None
+                                         or exc.errno in _USER_ERRNOS)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line: multi-line messages are joined, an OSError names its file."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        text = f"{exc.strerror}{where}"
+        if exc.errno == errno.ENOSPC:
+            text += " (free some space or write somewhere else)"
+    else:
+        text = str(exc) or type(exc).__name__
+        if isinstance(exc, _safetensors_errors()):
+            text = f"corrupt or unreadable safetensors checkpoint: {text}"
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def _home_for_reading(home) -> None:
+    """A models folder that is read from must not be a file (it may be missing)."""
+    path = dnnrsa_home(home)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{_home_name(home)}={str(path)!r} is a file, not a folder: give "
+                         "the models folder (it is created by `dnnrsa train`).")
+
+
+def _home_for_writing(home) -> None:
+    check_output_path(_home_name(home), dnnrsa_home(home), kind="folder")
+
+
+def _home_name(home) -> str:
+    return "--home" if home is not None else "--home (from $DNNRSA_HOME or ~/.cache/dnnrsa)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +121,7 @@ def _cmd_train(args) -> int:
     zoo.recipe(args.variant, data=args.data, quick=args.quick, epochs=args.epochs,
                on_problem=args.on_problem)  # fail early
     seeds = check_seed_list("seed", args.seed, count_ok=False)  # named as on the command line
+    _home_for_writing(args.home)
     paths = zoo.train_variant(
         args.variant, seeds=seeds, data=args.data, quick=args.quick, epochs=args.epochs,
         home=args.home, device=args.device, data_root=args.data_root,
@@ -105,6 +169,8 @@ def _add_reproduce(sub) -> None:
 
 
 def _cmd_reproduce(args) -> int:
+    check_output_path("--out", args.out, kind="folder")
+    _home_for_writing(args.home)
     study.reproduce(
         data=args.data, networks=args.networks, seeds=args.seeds, layers=args.layers,
         targets=args.targets, quick=args.quick, readout=args.readout,
@@ -145,9 +211,8 @@ def _add_decode(sub) -> None:
 
 def _cmd_decode(args) -> int:
     cv = int(args.cv) if args.cv.isdigit() else args.cv
-    if args.csv and not Path(args.csv).expanduser().resolve().parent.is_dir():
-        raise FileNotFoundError(f"--csv {args.csv}: the folder {Path(args.csv).parent} does "
-                                "not exist; create it first.")
+    csv = check_output_path("--csv", args.csv, kind="file") if args.csv else None
+    _home_for_reading(args.home)
     res = study.decode(args.model, args.layer, target=args.target, cv=cv, stimuli=args.stimuli,
                  readout=args.readout, seed=args.seed, epochs=args.epochs,
                  n_permutations=args.permutations, data=args.data, quick=args.quick,
@@ -156,8 +221,9 @@ def _cmd_decode(args) -> int:
     frame = res.to_frame()
     print(frame[["held_out", "accuracy", "n_train", "n_test"]].to_string(index=False))
     print(res)
-    if args.csv:
-        frame.to_csv(args.csv, index=False)
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(csv, frame.to_csv(index=False).encode())
     return 0
 
 
@@ -168,6 +234,7 @@ def _add_models(sub) -> None:
 
 
 def _cmd_models(args) -> int:
+    _home_for_reading(args.home)
     table = zoo.list_models(args.home)
     if table.empty:
         print("No trained networks. Train one with `dnnrsa train VARIANT --quick`.")
@@ -203,6 +270,10 @@ def _cmd_data_list(args) -> int:
 
 
 def _cmd_data_check(args) -> int:
+    path = Path(args.path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{args.path} is a file, not a folder: give the folder holding the "
+                         f"{args.name} copy.")
     report = datasets.check_dataset(args.name, args.path, verify=not args.no_verify)
     print(str(report))
     return 0 if report.ok else 2
@@ -235,14 +306,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
-        if args.verbose:
-            raise
-        print(f"dnnrsa {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("dnnrsa: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))
+        if _is_user_error(exc):
+            print(f"dnnrsa {command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        traceback.print_exc()
+        print(f"dnnrsa {command}: internal error ({type(exc).__name__}); this is a bug. "
+              f"Please report it at {ISSUE_TRACKER} with the output of the same command "
+              "run with -v.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,7 +56,10 @@ def test_save_load_keeps_everything(acts, tmp_path):
 
 
 def test_failed_save_leaves_nothing(acts, tmp_path):
-    bad = Activations(acts.data, acts.metadata, {"layer": object()})
+    with pytest.raises(TypeError, match="provenance must hold JSON-serialisable"):
+        Activations(acts.data, acts.metadata, {"layer": object()})
+    bad = Activations(acts.data, acts.metadata, {})
+    bad.provenance["layer"] = object()  # set after construction: save still refuses it
     with pytest.raises(TypeError, match="not JSON-serialisable"):
         bad.save(tmp_path / "sub" / "x.safetensors")
     assert list((tmp_path / "sub").iterdir()) == []

@@ -11,10 +11,11 @@ from typing import Any
 from torch import nn
 
 from .. import datasets, zoo
+from .._metadata import check_factor_column
 from .._utils import check_choice, check_positive_int, format_choices, logger
 from ..activations import Activations
 from ..decoding import DecodingResult, check_readout_options, decode_activations
-from ..extract import extract
+from ..extract import _check_layers, extract
 from ..stimuli import StimulusSet
 
 __all__ = ["check_copies", "decode", "default_stimuli", "resolve_model"]
@@ -148,6 +149,32 @@ def _resolve_stimuli(stimuli, model, data_root, on_problem) -> StimulusSet:
     )
 
 
+def _planned_factors(stimuli, data_root):
+    """The factor table (no images) of the stimuli :func:`decode` will use, when it can be
+    known without rendering or loading them: a StimulusSet's own table, or the synthetic
+    faces' (one 16 px face, milliseconds). None for KDEF: its table comes from scanning
+    the local copy, which the loader does anyway (and checks the copy while at it)."""
+    if isinstance(stimuli, StimulusSet):
+        return stimuli.metadata
+    root = data_root if data_root is not None else os.environ.get("DNNRSA_DATA")
+    kdef = root is not None and os.path.isdir(os.path.join(root, "kdef"))
+    if stimuli == "synthetic" or (stimuli is None and not kdef):
+        return datasets.synthetic_faces(n_identities=1, expressions=("NE",), viewpoints=("S",),
+                                        sessions=("A",), size=16).metadata
+    return None
+
+
+def _check_factors_early(metadata, target, cv) -> None:
+    """``target`` and a factor-name ``cv`` against the planned stimuli's factor table,
+    with the messages the decoder itself would give after extraction."""
+    if metadata is None:
+        return
+    check_factor_column(metadata, target, "target")
+    if isinstance(cv, str):
+        check_factor_column(metadata, cv, "cv",
+                            hint="cv may also be an int (k-fold) or a scikit-learn splitter.")
+
+
 def decode(
     model: Any,
     layer: str | None = None,
@@ -254,8 +281,12 @@ def decode(
             "Argument layer is required when model is a network: e.g. 'dense3', or "
             "'pixels' for the pixel control."
         )
+    if isinstance(stimuli, (StimulusSet, str)) or stimuli is None:
+        # Before the network is loaded and the faces rendered (10-20 s for the default set).
+        _check_factors_early(_planned_factors(stimuli, data_root), target, cv)
     net = resolve_model(model, seed, data=data, quick=quick, home=home, device=device,
                         on_problem=on_problem)
+    _check_layers(net, [layer])  # the layer name, before rendering or loading the faces
     stim = _resolve_stimuli(stimuli, net, data_root, on_problem)
     acts = extract(net, stim, [layer], device=device)[layer]
     info = getattr(net, "dnnrsa_info", None) or {}

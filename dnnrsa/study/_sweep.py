@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from .. import datasets, zoo
 from .._utils import (
     check_choice,
+    check_output_path,
     check_positive_int,
     check_seed_list,
     dnnrsa_home,
@@ -44,13 +45,11 @@ def _seed_list(seeds) -> list[int]:
 
 
 def _check_out(out) -> Path | None:
-    """The output folder, refused before any work when it cannot be one."""
+    """The output folder, refused before any work when it cannot be one (a file, under a
+    file, or not writable); nothing is created yet."""
     if out is None:
         return None
-    out = Path(out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"Argument out={str(out)!r} is a file; give a folder for the results.")
-    return out
+    return check_output_path("out", out, kind="folder")
 
 
 @keyword_only("networks", "seeds", "layers", "targets")

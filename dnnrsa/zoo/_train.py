@@ -234,7 +234,7 @@ def train(
     >>> histories = dnnrsa.zoo.train(nets, stim, target="expression",
     ...                              seeds=[0, 1, 2])  # doctest: +SKIP
     """
-    epochs = check_positive_int("epochs", epochs, 0)
+    epochs = check_positive_int("epochs", epochs, 1)
     batch_size = check_positive_int("batch_size", batch_size, 1)
     lr = check_positive_float("lr", lr)
     lr_step = check_positive_int("lr_step", lr_step, 1)
