@@ -328,3 +328,8 @@ def test_old_format_checkpoints_load_with_a_warning(tmp_path, caplog):
     path.with_suffix(".json").write_text(sidecar)
     with pytest.raises(ValueError, match=rf"{path} does not match its sidecar .*lacks"):
         zoo.load(path)
+
+
+def test_a_path_with_nothing_there_names_the_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"No checkpoint at .*missing\.safetensors"):
+        zoo.load(tmp_path / "missing.safetensors")

@@ -216,6 +216,10 @@ def _refuse(weights: Path, problem: str, fix: str) -> ValueError:
 
 
 def _read_sidecar(weights: Path, sidecar: Path, fix: str) -> dict:
+    if not sidecar.exists() and not weights.exists():
+        raise FileNotFoundError(
+            f"No checkpoint at {weights} (and no sidecar {sidecar.name} beside it): check the "
+            "path; `dnnrsa models` lists the trained networks and their files.")
     if not sidecar.is_file():
         alone = (f" {weights} is there alone: a save was interrupted or the .json was deleted, "
                  "and weights without their sidecar are not trusted") if weights.is_file() else ""
