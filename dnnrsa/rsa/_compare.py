@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse
 
 from .._utils import check_choice, logger
-from ._rank import RowSorter, _tied_ranks, argsort_finite, rank_rows, tau_a  # noqa: F401
+from ._rank import RowSorter, _tied_ranks, rank_rows, tau_a
 
 __all__ = ["compare", "COMPARE_METHODS"]
 

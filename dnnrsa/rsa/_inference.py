@@ -26,12 +26,12 @@ from ._compare import (
     check_same_size,
     drop_nan,
     n_cond_from_pairs,
-    rank_rows,
     similarity,
     similarity_of_transforms,
     similarity_paired,
     transform,
 )
+from ._rank import rank_rows
 
 __all__ = [
     "evaluate",

@@ -276,15 +276,16 @@ def _jobs(networks, seeds, n_jobs: int) -> list[tuple[str, list[int]]]:
             for i in range(0, len(seeds), size)]
 
 
-#: Bytes of one layer's activations a readout call holds for a group of seeds; larger
-#: groups are read out in parts (same numbers: every head is trained on its own).
+#: Bytes of activations a worker holds for a group of seeds: all layers of every seed
+#: when they fit (one forward pass per seed), else one layer at a time, read out in parts
+#: if need be (same numbers either way: every head is trained on its own).
 _ACTIVATION_BYTES = 2 * 2**30
 
 
 def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_problem,
                   stimuli, layers, targets, readout, epochs, threads):
-    """Train (or load) the seeds of one network together, then per layer extract every
-    seed and decode every target of every seed together."""
+    """Train (or load) the seeds of one network together, then extract every seed and
+    decode every target of every seed of a layer together."""
     if threads is not None:
         from threadpoolctl import threadpool_limits
 
@@ -297,19 +298,30 @@ def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_p
                           on_problem=on_problem)
     models = [zoo.load_model(net_name, seed=s, data=data, quick=quick, home=home,
                              device=device, on_problem=on_problem) for s in seeds]
+
+    def acts_of(model, names):
+        return extract(model, stimuli, names, device=device, progress=False)
+
+    def decode(acts, group_seeds):
+        return [res.to_frame() for res in decode_grid(
+            acts, targets=targets, cv="viewpoint", readout=readout, seeds=group_seeds,
+            epochs=epochs, device=device, network=net_name)]
+
+    # What each layer of one seed weighs, from one image (no full pass spent on sizing).
+    one = extract(models[0], stimuli[:1], layers, device=device, progress=False)
+    layer_bytes = {name: a.X.nbytes * len(stimuli) for name, a in one.items()}
     frames = []
+    if sum(layer_bytes.values()) * len(models) <= _ACTIVATION_BYTES:
+        per_seed = [acts_of(m, layers) for m in models]
+        for layer in layers:
+            frames += decode([a[layer] for a in per_seed], list(seeds))
+        return net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen
     for layer in layers:
-        first = extract(models[0], stimuli, [layer], device=device, progress=False)[layer]
-        step = max(1, _ACTIVATION_BYTES // max(first.X.nbytes, 1))
+        step = max(1, _ACTIVATION_BYTES // max(layer_bytes[layer], 1))
         for lo in range(0, len(models), step):
-            acts = [first if i == 0 else
-                    extract(models[i], stimuli, [layer], device=device, progress=False)[layer]
-                    for i in range(lo, min(lo + step, len(models)))]
-            for res in decode_grid(acts, targets=targets, cv="viewpoint", readout=readout,
-                                   seeds=list(seeds[lo : lo + len(acts)]), epochs=epochs,
-                                   device=device, network=net_name):
-                frames.append(res.to_frame())
-            del acts
+            group = models[lo : lo + step]
+            frames += decode([acts_of(m, [layer])[layer] for m in group],
+                             list(seeds[lo : lo + len(group)]))
     return net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen
 
 
