@@ -5,11 +5,12 @@ Table 1, baseline: the loop most scripts write (torch.utils.data.DataLoader over
 TensorDataset, shuffle=True, batch 64), same model, optimiser and data, run side by side.
 
 Table 2, baseline: ``zoo.train(model, data, seed=s)`` for each of K seeds in turn, against
-``zoo.train(models, data, seeds=[...])`` (one grouped network), same total images (K x
---images), each side timed in turns (best of --repeats); the preset's protocol (quick:
-Adam, batch 32; paper: SGD, batch 64). A third column runs the seeds one after another in
-the channels-last layout that training together uses, to tell the layout's gain from the
-grouping's. On CUDA, table 3: bf16 autocast + channels-last
+``zoo.train(models, data, seeds=[...])`` (on a GPU one grouped network; on a CPU one
+thread per seed, one torch thread each), same total images (K x --images), each side timed
+in turns (best of --repeats); the preset's protocol (quick: Adam, batch 32; paper: SGD,
+batch 64). On a CPU two more columns: the seeds one after another in the channels-last
+layout that training together uses (the layout's gain apart from running seeds side by
+side), and the grouped network on the CPU (``zoo._train.CPU_TOGETHER = "grouped"``). On CUDA, table 3: bf16 autocast + channels-last
 against fp32 without, for one model and for K together.
 
     python benchmarks/bench_train.py [--quick] [--sizes quick paper] [--images 256]
@@ -113,6 +114,16 @@ def together(arch, data, seeds, device, **options):
     return time.perf_counter() - t
 
 
+def grouped(arch, data, seeds, device, **options):
+    """Seconds to train the seeds as one grouped network on the CPU."""
+    before = zoo._train.CPU_TOGETHER
+    zoo._train.CPU_TOGETHER = "grouped"
+    try:
+        return together(arch, data, seeds, device, **options)
+    finally:
+        zoo._train.CPU_TOGETHER = before
+
+
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -133,7 +144,8 @@ def table_ensembles(args, device):
     cpu = device.type == "cpu"  # elsewhere one by one is channels-last already
     print(f"{'network':<8} {'K':>3} {'protocol':<16} {'together img/s':>15} "
           f"{'one by one img/s':>17} {'ratio':>6}"
-          + (f" {'one by one, CL img/s':>21} {'ratio':>6}" if cpu else ""))
+          + (f" {'one by one, CL img/s':>21} {'ratio':>6} {'grouped img/s':>14} "
+             f"{'ratio':>6}" if cpu else ""))
     for name in args.sizes:
         arch, proto = CONFIGS[name], PROTOCOLS[name]
         data = toy_data(arch, args.images)
@@ -147,12 +159,14 @@ def table_ensembles(args, device):
             if cpu:
                 runs.append(partial(one_after_another, arch, data, seeds, device,
                                     channels_last=True, **proto))
-            t_tog, t_seq, *t_cl = best_of_turns(runs, args.repeats)
+                runs.append(partial(grouped, arch, data, seeds, device, **proto))
+            t_tog, t_seq, *t_cpu = best_of_turns(runs, args.repeats)
             n = k * args.images
             what = f"{proto['optimizer']}, batch {proto['batch_size']}"
             print(f"{name:<8} {k:>3} {what:<16} {n / t_tog:>15.1f} {n / t_seq:>17.1f} "
                   f"{t_seq / t_tog:>6.2f}"
-                  + (f" {n / t_cl[0]:>21.1f} {t_cl[0] / t_tog:>6.2f}" if cpu else ""))
+                  + (f" {n / t_cpu[0]:>21.1f} {t_cpu[0] / t_tog:>6.2f} {n / t_cpu[1]:>14.1f}"
+                     f" {t_cpu[1] / t_tog:>6.2f}" if cpu else ""))
 
 
 def table_precision(args, device):

@@ -27,6 +27,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(params=["threads", "grouped"])
+def cpu_together(request, monkeypatch):
+    """Both ways models trained together run on a CPU (zoo._train.CPU_TOGETHER): each
+    member on its own thread, and one grouped network (the GPU's way)."""
+    monkeypatch.setattr(zoo._train, "CPU_TOGETHER", request.param)
+    return request.param
+
+
 def _task(rng, n=64, size=16, n_classes=3):
     """Classes told apart by which vertical band of the image is bright."""
     y = rng.integers(0, n_classes, n)
@@ -82,7 +90,7 @@ def _assert_same_run(alone, h_alone, together, h_together, *, atol, n_epochs=2, 
 
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration:UserWarning")
-def test_together_equals_alone_float32_sgd_bitwise_without_onednn(rng):
+def test_together_equals_alone_float32_sgd_bitwise_without_onednn(rng, cpu_together):
     """float32, SGD, 2 epochs of 4 steps (64 images, batch 20, ragged last batch). With
     PyTorch's own convolution kernels a grouped convolution computes each group as the
     ungrouped one does, so members equal lone runs bit for bit."""
@@ -92,7 +100,7 @@ def test_together_equals_alone_float32_sgd_bitwise_without_onednn(rng):
     _assert_same_run(*runs, atol=0.0)
 
 
-def test_together_equals_alone_float32_onednn(rng):
+def test_together_equals_alone_float32_onednn(rng, cpu_together):
     """With oneDNN's kernels a grouped convolution rounds differently from a lone one
     (1e-7 contiguous, 1e-6 channels-last). The loss has kinks (ReLU, max-pool) that
     close: perturbing the weights by 1e-6 moves a float64 gradient by ~1e-3 (measured),
@@ -103,7 +111,7 @@ def test_together_equals_alone_float32_onednn(rng):
     _assert_same_run(*runs, atol=1e-5)
 
 
-def test_together_equals_alone_float64_sgd_dropout_hflip(rng):
+def test_together_equals_alone_float64_sgd_dropout_hflip(rng, cpu_together):
     """In float64 rounding (1e-16) stays far from the kinks (the smallest pre-activations
     are ~1e-6), so the runs agree to 1e-10: each member's batch order, flips and Dropout2d
     masks are its own seed's."""
@@ -119,7 +127,7 @@ _ADAM_NOISE = ("conv1.bias", *(f"dense1.{i}.norm.running_mean" for i in range(3)
                "trans1.norm.running_mean")
 
 
-def test_together_equals_alone_float64_adam_channels_last(rng):
+def test_together_equals_alone_float64_adam_channels_last(rng, cpu_together):
     runs = _alone_and_together(rng, dtype=torch.float64, dropout=0.0, augment="hflip",
                                optimizer="adam", lr=2e-3, channels_last=True)
     _assert_same_run(*runs, atol=1e-10, loose=_ADAM_NOISE, loose_atol=1e-4)
@@ -136,7 +144,7 @@ def test_seeds_differ(rng):
     assert [m.dnnrsa_info["seed"] for m in nets] == SEEDS
 
 
-def test_batch_order_is_the_seed_not_the_initialisation(rng):
+def test_batch_order_is_the_seed_not_the_initialisation(rng, cpu_together):
     """Same initial weights, different seeds: the members still differ (own data order),
     and swapping the seeds swaps the results."""
     x, y = _task(rng, n=32)
@@ -147,6 +155,42 @@ def test_batch_order_is_the_seed_not_the_initialisation(rng):
     zoo.train(swapped, (x, y), seeds=[2, 1], **opts)
     assert not torch.allclose(nets[0].fc.weight, nets[1].fc.weight)
     torch.testing.assert_close(swapped[1].fc.weight, nets[0].fc.weight, atol=1e-6, rtol=0)
+
+
+def test_threads_give_each_member_the_same_bits_on_any_number_of_cores(rng, monkeypatch):
+    """On a CPU each member trains on a thread of its own with one torch thread, so its
+    weights do not depend on how many members run at once: 3 members on 2 threads (two at
+    once, then one) equal the same members one at a time, bit for bit, dropout included."""
+    monkeypatch.setattr(zoo._train, "CPU_TOGETHER", "threads")
+    x, y = _task(rng, n=40)
+    opts = dict(epochs=2, batch_size=16, device="cpu", progress=False, augment="hflip")
+    seeds = [5, 6, 7]
+    runs = []
+    for n_threads in (2, 1):
+        torch.set_num_threads(n_threads)
+        nets = [_net(s, dropout=0.2) for s in seeds]
+        hists = zoo.train(nets, (x, y), seeds=seeds, **opts)
+        runs.append((nets, hists))
+    (a, ha), (b, hb) = runs
+    for m, n in zip(a, b):
+        assert all(torch.equal(u, v) for u, v in zip(m.state_dict().values(),
+                                                     n.state_dict().values()))
+    assert [h.loss for h in ha] == [h.loss for h in hb]
+    assert ha[0].seconds == ha[2].seconds  # one call: shared wall time, as grouped
+
+
+def test_a_failing_member_fails_the_call(rng, monkeypatch):
+    """An error on a worker thread reaches the caller (not a silent None history)."""
+    monkeypatch.setattr(zoo._train, "CPU_TOGETHER", "threads")
+    x, y = _task(rng, n=16)
+    nets = [_net(s) for s in SEEDS]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("member failed")
+
+    monkeypatch.setattr(zoo._train, "_train_together", broken)
+    with pytest.raises(RuntimeError, match="member failed"):
+        zoo.train(nets, (x, y), seeds=SEEDS, epochs=1, device="cpu", progress=False)
 
 
 def test_ensemble_module_stacks_and_unstacks_members(rng):
@@ -192,7 +236,7 @@ def test_not_densenets_train_one_after_another(rng, caplog):
         assert ha.loss == hb.loss and a.dnnrsa_info == b.dnnrsa_info
 
 
-def test_together_leaves_the_global_generator_alone(rng):
+def test_together_leaves_the_global_generator_alone(rng, cpu_together):
     x, y = _task(rng, n=32)
     nets = [_net(s, dropout=0.3) for s in SEEDS]
     torch.manual_seed(11)

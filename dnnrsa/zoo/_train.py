@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import queue
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -157,9 +160,11 @@ def train(
     Given a list of models and one seed per model, the models train together: each is
     trained in place, exactly as it would be alone with its seed (its own initialisation,
     batch order, flips and dropout), and gets the ``dnnrsa_info`` it would get alone.
-    Networks of :class:`CCNDenseNet` of equal ``config`` run as one grouped network, which
-    is faster than one after another (measured in ``benchmarks/bench_train.py``); other
-    networks train one after another.
+    :class:`CCNDenseNet` networks of equal ``config`` run at once: on a GPU as one grouped
+    network, on a CPU each on a thread of its own with one torch thread (as many at once as
+    torch has threads, see :data:`CPU_TOGETHER`), so a member's weights do not depend on
+    the number of cores. Both beat one after another (``benchmarks/bench_train.py``: 10
+    quick nets on 2 cores, 1.6x). Other networks train one after another.
 
     Parameters
     ----------
@@ -201,8 +206,8 @@ def train(
     channels_last : bool, optional
         Train in the channels-last memory layout (same numbers up to rounding, faster
         convolution kernels). Default: on CUDA, and on a CPU for models trained together
-        (oneDNN's grouped convolutions run 1.8-2.1 times faster in it, measured); off for
-        one model on a CPU.
+        (oneDNN's kernels for these networks run 1.2-2.1 times faster in it, measured);
+        off for one model on a CPU, so that a lone run keeps the numbers it always had.
     compile : bool
         Run the network through ``torch.compile`` (pays a compilation of tens of seconds
         up front; for long runs on a GPU).
@@ -275,6 +280,8 @@ def train(
     if isinstance(model, nn.Module):
         return _train_one(model, seed_list[0], run)
     if together:
+        if device.type == "cpu" and CPU_TOGETHER == "threads":
+            return _train_threads(models, seed_list, run)
         return _train_together(models, seed_list, run)
     logger.info("train: the %d networks (%s) are not CCNDenseNets whose weights are all "
                 "trainable, of one dtype (float32 or float64); training them one after another "
@@ -410,6 +417,70 @@ def _train_together(models: list[nn.Module], seeds: list[int], run: _Run) -> lis
     for model, seed, hist in zip(models, seeds, hists):
         model.eval()
         _record(model, hist, seed, run)
+    return hists
+
+
+#: How CCNDenseNets trained together run on a CPU: ``"threads"`` (each member on a thread
+#: of its own with one torch thread, as many at once as torch has threads) or
+#: ``"grouped"`` (one grouped network, the GPU's way). Measured on 2 cores
+#: (benchmarks/bench_train.py): oneDNN's grouped convolutions are 12-28% slower per FLOP
+#: than ungrouped ones and these networks' small convolutions gain little from a second
+#: thread, so on a CPU the members gain most from running side by side on the cores.
+CPU_TOGETHER = "threads"
+
+
+def _train_threads(models: list[nn.Module], seeds: list[int], run: _Run) -> list[TrainHistory]:
+    """Train the members on ``min(K, torch.get_num_threads())`` threads, one torch thread
+    each, every member as an ensemble of one (its dropout masks drawn from its own
+    generator, never from the global one that threads would share). One torch thread per
+    member also makes each member's numbers independent of how many cores the machine
+    has. Histories share ``seconds`` (the whole call) as those of a grouped run do."""
+    k = len(models)
+    n_threads = min(k, torch.get_num_threads())
+    quiet = dataclasses.replace(run, progress=False)
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for i in range(k):
+        todo.put(i)
+    hists: list[TrainHistory | None] = [None] * k
+    errors: list[BaseException] = []
+    bar = tqdm(total=k, desc="train", unit="seed", disable=hide_progress(run.progress),
+               leave=False)
+    lock = threading.Lock()
+
+    def work():
+        torch.set_num_threads(1)  # this thread's own count (OpenMP's is per thread)
+        while not errors:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                (hists[i],) = _train_together([models[i]], [seeds[i]], quiet)
+            except BaseException as exc:  # re-raised by the caller's thread
+                errors.append(exc)
+                return
+            with lock:
+                bar.update()
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=work, name=f"dnnrsa-train-{j}", daemon=True)
+               for j in range(n_threads)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException:  # Ctrl-C: the workers stop after the member they are on
+        errors.append(KeyboardInterrupt())
+        raise
+    finally:
+        bar.close()
+    if errors:
+        raise errors[0]
+    seconds = time.perf_counter() - start
+    for hist in hists:
+        hist.seconds = seconds
+        hist.images_per_second = len(run.x) * run.epochs / seconds if seconds > 0 else 0.0
     return hists
 
 
