@@ -201,18 +201,27 @@ class EnsembleDenseNet(nn.Module):
         """Copy the trained weights back into the members loaded by :meth:`load_members`,
         in place on each member's own device; each BatchNorm's ``num_batches_tracked``
         grows by the steps taken here, from the member's own count."""
+        for member, state in zip(members, self.member_states()):
+            member.load_state_dict(state)
+
+    @torch.no_grad()
+    def member_states(self) -> list[dict]:
+        """Each member's state dict as :meth:`store_members` would give it (copies, so that
+        a saved one holds only its member's numbers)."""
         ours = self.state_dict()
-        for i, member in enumerate(members):
+        states = []
+        for i in range(self.k):
             state = {}
-            for key in member.state_dict():
+            for key, value in ours.items():
                 if key.endswith(_TRACKED):
-                    steps = int(ours[key]) - self._tracked_here[key]
+                    steps = int(value) - self._tracked_here[key]
                     state[key] = torch.tensor(self._tracked[i][key] + steps)
                 elif _is_head(key):
-                    state[key] = ours[key][i]
+                    state[key] = value[i].clone()
                 else:
-                    state[key] = ours[key].chunk(self.k, 0)[i]
-            member.load_state_dict(state)
+                    state[key] = value.chunk(self.k, 0)[i].clone()
+            states.append(state)
+        return states
 
 
 def _norms(net: nn.Module) -> list[nn.BatchNorm2d]:

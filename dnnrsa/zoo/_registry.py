@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from .._utils import (
     torch_seed,
 )
 from ._checkpoint import _PICKLE_SUFFIXES, _load, _read_info, build, load, read_info, save
+from ._resume import check_keep_epochs, kept_epochs, kept_path, state_path
 from ._train import check_speed_options, train
 
 
@@ -284,6 +286,9 @@ def train_variant(
     precision: str = "auto",
     channels_last: bool | None = None,
     compile: bool = False,
+    resume: bool = False,
+    keep_epochs: Sequence[int] | None = None,
+    state_every: int | None = 1,
 ) -> Path | list[Path]:
     """Train one variant x seed, or several seeds together, with the study's protocol (or
     the quick preset) and save them where :func:`load_model` finds them.
@@ -317,6 +322,20 @@ def train_variant(
     precision, channels_last, compile
         Passed to :func:`dnnrsa.zoo.train` (speed options; bf16 is recorded in the
         sidecar's ``protocol``).
+    resume : bool
+        Continue each seed still to train from its training state beside its checkpoint
+        (``seedNN.state.pt``, written every ``state_every`` epochs), or train it from
+        scratch where there is none (logged). A state of another run, or a corrupt one, is
+        refused with a ValueError naming the file. Without ``resume`` an existing state is
+        ignored and overwritten (logged). A state is removed once its checkpoint is saved.
+    keep_epochs : sequence of int, optional
+        Also save the network after these epochs (in 1..epochs, distinct) as
+        ``seedNN-epochEEEE.safetensors`` beside the final checkpoint, each with the full
+        sidecar (its ``epoch`` recorded); ``load_model(..., epoch=E)`` loads one. The final
+        epoch is the ordinary checkpoint.
+    state_every : int or None
+        Epochs between training-state writes (default 1); None writes no state (nothing
+        to resume from).
 
     Returns
     -------
@@ -338,6 +357,19 @@ def train_variant(
     seed_list = (check_seed_list("seeds", seeds, count_ok=False) if many
                  else [check_seed("seed", 0 if seed is None else seed)])
     check_speed_options(precision, channels_last, compile)
+    if not isinstance(resume, bool):
+        raise TypeError(f"Argument resume must be True or False, got {resume!r}.")
+    if state_every is not None and (isinstance(state_every, bool)
+                                    or not isinstance(state_every, int) or state_every < 1):
+        raise ValueError(f"Argument state_every must be an integer >= 1 or None (no state "
+                         f"files), got {state_every!r}.")
+    if resume and state_every is None:
+        raise ValueError("Argument resume=True needs training states: leave state_every at an "
+                         "integer (default 1), not None.")
+    if v.target is None and keep_epochs is not None:
+        raise ValueError(f"Argument keep_epochs={keep_epochs!r} does not apply to the "
+                         "untrained variant: it is never trained. Leave keep_epochs unset.")
+    keep = check_keep_epochs(keep_epochs, spec["training"]["epochs"]) if v.target else ()
     resolve_device(device)  # a device that is not there fails before any data is made
     paths = {s: checkpoint_path(variant, s, data=data, quick=quick, epochs=epochs, home=home,
                                 on_problem=on_problem) for s in seed_list}
@@ -345,16 +377,24 @@ def train_variant(
     for s in seed_list:
         if s not in todo:
             logger.info("%s seed %d already trained at %s", variant, s, paths[s])
+            if state_path(paths[s]).exists():  # left by a kill between save and removal
+                logger.info("removing the training state %s of the finished seed %d",
+                            state_path(paths[s]), s)
+                state_path(paths[s]).unlink(missing_ok=True)
     if todo:
+        states = dict(state=None) if state_every is None or v.target is None else dict(
+            state=[state_path(paths[s]) for s in todo], state_every=state_every,
+            resume=resume)
         _train_and_save(v, spec, todo, paths, data=data, quick=quick, device=device,
                         data_root=data_root, progress=progress, on_problem=on_problem,
                         speed=dict(precision=precision, channels_last=channels_last,
-                                   compile=compile))
+                                   compile=compile), states=states, keep=keep)
     return [paths[s] for s in seed_list] if many else paths[seed_list[0]]
 
 
 def _train_and_save(v: Variant, spec: dict, seeds: list[int], paths: dict, *, data, quick,
-                    device, data_root, progress, on_problem, speed) -> None:
+                    device, data_root, progress, on_problem, speed, states=None,
+                    keep=()) -> None:
     """Build, train (together when several) and save the networks of ``seeds``."""
     key = recipe_key(spec)
     arch = dict(spec["architecture"])
@@ -376,10 +416,21 @@ def _train_and_save(v: Variant, spec: dict, seeds: list[int], paths: dict, *, da
             models.append(build("ccn2022", n_classes=len(train_set.classes(v.target)),
                                 **arch))
     protocol = spec["training"]
+
+    def save_kept(model, seed, epoch):
+        if epoch == protocol["epochs"]:  # the final epoch is the ordinary checkpoint
+            return
+        model.dnnrsa_info["data"].update(source=data, test=test_set.name, n_test=len(test_set))
+        save(model, kept_path(paths[seed], epoch), variant=v.name, recipe=spec, recipe_key=key)
+
     options = dict(target=v.target, test=test_set, test_every=5, epochs=protocol["epochs"],
                    batch_size=protocol["batch_size"], optimizer=protocol["optimizer"],
                    lr=protocol["lr"], lr_step=protocol["lr_step"],
-                   augment=protocol["augment"], device=device, progress=progress, **speed)
+                   augment=protocol["augment"], device=device, progress=progress, **speed,
+                   **(states or {}), keep_epochs=list(keep) or None,
+                   on_keep=save_kept if keep else None)
+    if states and states.get("state") and len(seeds) == 1:
+        options["state"] = states["state"][0]  # a lone model takes one path
     # One seed trains alone, exactly as `train_variant(variant, seed)` always has.
     hists = (train(models, train_set, seeds=seeds, **options) if len(seeds) > 1
              else [train(models[0], train_set, seed=seeds[0], **options)])
@@ -388,6 +439,7 @@ def _train_and_save(v: Variant, spec: dict, seeds: list[int], paths: dict, *, da
                     hist.train_accuracy[-1], hist.test_accuracy[-1], hist.seconds)
         model.dnnrsa_info["data"].update(source=data, test=test_set.name, n_test=len(test_set))
         save(model, paths[s], variant=v.name, recipe=spec, recipe_key=key)
+        state_path(paths[s]).unlink(missing_ok=True)  # only once the checkpoint is saved
 
 
 def load_model(
@@ -400,6 +452,7 @@ def load_model(
     home: str | os.PathLike | None = None,
     device: Any = "auto",
     on_problem: str = "raise",
+    epoch: int | None = None,
 ) -> nn.Module:
     """Load a trained variant x seed of the study from the models folder, or a checkpoint
     from a path.
@@ -427,6 +480,9 @@ def load_model(
     on_problem : {"raise", "skip"}
         ``"skip"``: the network trained on the usable part of an incomplete copy of the
         real data (``data="paper"``, ``train_variant(..., on_problem="skip")``).
+    epoch : int, optional
+        A checkpoint kept after this epoch (``train_variant(..., keep_epochs=[...])``)
+        instead of the final one; the final epoch is the ordinary checkpoint.
 
     Returns
     -------
@@ -437,7 +493,8 @@ def load_model(
     ------
     FileNotFoundError
         No checkpoint of that recipe and seed; the message lists the recipes that are
-        trained for the variant and how to train or load them.
+        trained for the variant and how to train or load them. With ``epoch``: that epoch
+        was not kept; the message lists the kept ones.
     ValueError
         The checkpoint's sidecar names another recipe or seed.
 
@@ -455,16 +512,38 @@ def load_model(
     key = recipe_key(spec)
     path = checkpoint_path(variant, seed, data=data, quick=quick, epochs=epochs, home=home,
                            on_problem=on_problem)
+    final = path
+    if epoch is not None:
+        n_epochs = (spec["training"] or {}).get("epochs", 0)
+        if not n_epochs:
+            raise ValueError(f"Argument epoch={epoch!r} does not apply to the untrained "
+                             "variant: it is never trained. Leave epoch unset.")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= n_epochs:
+            raise ValueError(f"Argument epoch must be an epoch number in 1..{n_epochs} (the "
+                             f"recipe trains {n_epochs} epochs), got {epoch!r}.")
+        if epoch != n_epochs:
+            path = kept_path(final, epoch)
     if not path.exists():
+        if path != final and final.exists():
+            kept = kept_epochs(final)
+            raise FileNotFoundError(
+                f"Epoch {epoch} of {variant!r} seed {seed} (recipe {key}) was not kept: the "
+                f"kept epochs are {kept or 'none'}, plus the final epoch {n_epochs} (the "
+                f"ordinary checkpoint). Retrain with "
+                f"`{_train_command(variant, seed, data, quick, epochs, on_problem)} "
+                f"--overwrite --keep-epochs {epoch}` to keep it.")
         raise FileNotFoundError(_missing_message(variant, seed, data, quick, epochs, key, home,
                                                  on_problem))
     fix = ("retrain it with "
            f"`{_train_command(variant, seed, data, quick, epochs, on_problem)} --overwrite`")
     info = _read_info(path, verify=False, fix=fix)  # the recipe first; _load verifies
-    if info.get("recipe_key") != key or info.get("recipe") != spec or info.get("seed") != seed:
+    if (info.get("recipe_key") != key or info.get("recipe") != spec or info.get("seed") != seed
+            or (epoch is not None and info.get("epoch") != epoch)):
+        asked = "" if epoch is None else f" at epoch {info.get('epoch')!r}"
         raise ValueError(
             f"The checkpoint at {path} was made by recipe {info.get('recipe_key')!r} with seed "
-            f"{info.get('seed')!r}, not by {key!r} with seed {seed}: it was moved or edited by "
+            f"{info.get('seed')!r}{asked}, not by {key!r} with seed {seed}"
+            f"{'' if epoch is None else f' at epoch {epoch}'}: it was moved or edited by "
             f"hand. Retrain it with "
             f"`{_train_command(variant, seed, data, quick, epochs, on_problem)} "
             "--overwrite`."
@@ -510,6 +589,9 @@ def _missing_message(variant, seed, data, quick, epochs, key, home, on_problem="
     return (f"{what}. {advice}; or point DNNRSA_HOME at a folder that has it.")
 
 
+_FINAL = re.compile(r"seed\d+\.json")
+
+
 def list_models(home: str | os.PathLike | None = None) -> pd.DataFrame:
     """The trained checkpoints in the models folder, one row each.
 
@@ -524,7 +606,10 @@ def list_models(home: str | os.PathLike | None = None) -> pd.DataFrame:
     """
     rows = []
     root = dnnrsa_home(home) / "models"
-    for sidecar in sorted(root.glob("*/*/*/seed*.json")) if root.is_dir() else []:
+    # seedNN.json only: kept epochs (seedNN-epochEEEE.json) and states are not trained seeds
+    sidecars = sorted(p for p in root.glob("*/*/*/seed*.json")
+                      if _FINAL.fullmatch(p.name)) if root.is_dir() else []
+    for sidecar in sidecars:
         try:
             info = read_info(sidecar)
         except (ValueError, FileNotFoundError) as exc:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
+import os
 import queue
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ from .._utils import (
     torch_seed,
 )
 from ..stimuli import StimulusSet
+from . import _resume
 from ._densenet import check_input_shape
 from ._ensemble import EnsembleDenseNet, accuracy_together, check_models
 
@@ -147,6 +150,11 @@ def train(
     channels_last: bool | None = None,
     compile: bool = False,
     progress: bool | None = None,
+    state: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    state_every: int = 1,
+    resume: bool = False,
+    keep_epochs: Sequence[int] | None = None,
+    on_keep: Callable[[nn.Module, int, int], None] | None = None,
 ) -> TrainHistory | list[TrainHistory]:
     """Train a classifier, or several seeds of one at once, with the study's protocol as
     default.
@@ -213,6 +221,34 @@ def train(
         up front; for long runs on a GPU).
     progress : bool, optional
         Show a tqdm progress bar (default: only when writing to a terminal).
+    state : path or list of paths, optional
+        Make the run resumable: every ``state_every`` epochs and after the last one, write
+        each network's training state (weights, BatchNorm buffers, optimiser, scheduler,
+        every random generator still to be drawn from, epochs done, history so far, and
+        what the run is: seed, protocol, data checksums, architecture, epochs, device
+        type) to its file, atomically. One path for one model, one per model (in the
+        order of ``seeds``) for a list: a file per network, so that each seed resumes on
+        its own. The file of the last epoch is left in place (a caller that saves a
+        checkpoint removes it afterwards, as :func:`train_variant` does).
+    state_every : int
+        How many epochs between state writes (default 1: a state of a few MB per epoch).
+    resume : bool
+        Continue each network from its ``state`` file where there is one (trains from
+        scratch, logged, where there is none). On a CPU a resumed run ends bit-identical
+        (weights, buffers, history) to one never interrupted. A state of another run
+        (other seed, protocol, data, architecture, epochs or device type), or a corrupt
+        one, is refused with a ValueError naming the file, before any training. Without
+        ``resume`` an existing file is ignored (logged) and overwritten. The option is
+        explicit, rather than resuming whenever a file exists, so that a fresh run is
+        never silently continued from an old file.
+    keep_epochs : sequence of int, optional
+        Epochs (in 1..``epochs``, distinct) after which ``on_keep`` gets each network;
+        the test set is also scored after them.
+    on_keep : callable, optional
+        ``on_keep(model, seed, epoch)``, with ``model`` a CPU copy of the network in eval
+        mode as it is after ``epoch`` epochs, its ``dnnrsa_info`` that of a run of
+        ``epoch`` epochs. Called before the state of that epoch is written (so a resumed
+        run never skips one); from worker threads for models trained together on a CPU.
 
     Returns
     -------
@@ -252,6 +288,16 @@ def train(
     check_choice("augment", augment, [None, "hflip"])
     check_choice("optimizer", optimizer, ["sgd", "adam"])
     models, seed_list, together = check_models(model, seed, seeds)
+    state_paths = _resume.check_state_options(state, state_every, resume,
+                                              n_models=len(models),
+                                              single=isinstance(model, nn.Module))
+    keep = _resume.check_keep_epochs(keep_epochs, epochs)
+    if keep and not callable(on_keep):
+        raise TypeError(f"Argument on_keep must be a callable on_keep(model, seed, epoch) "
+                        f"with keep_epochs={list(keep)}, got {on_keep!r}.")
+    if on_keep is not None and not keep:
+        raise ValueError("Argument on_keep was given without keep_epochs: name the epochs "
+                         "to keep, e.g. keep_epochs=[5, 10].")
     device = resolve_device(device)
     check_speed_options(precision, channels_last, compile)
     if precision == "auto":
@@ -276,7 +322,21 @@ def train(
                channels_last=channels_last, compile=compile, progress=progress,
                protocol=dict(optimizer=optimizer, batch_size=batch_size, lr=lr,
                              momentum=momentum, lr_step=lr_step, lr_gamma=lr_gamma,
-                             weight_decay=weight_decay, augment=augment))
+                             weight_decay=weight_decay, augment=augment),
+               keep_epochs=frozenset(keep), on_keep=on_keep)
+    if state_paths is not None or keep:
+        run.data_sha = _data_checksum(x, y)
+    if state_paths is not None:
+        test_sha = None if xt is None else _data_checksum(xt, yt)
+        owners = [_resume.owner(m, s, epochs=epochs, test_every=test_every,
+                                protocol=run.protocol, precision=precision, classes=classes,
+                                target=target, data_sha=run.data_sha, n_images=len(x),
+                                test_sha=test_sha, device=device)
+                  for m, s in zip(models, seed_list)]
+        payloads = _resume.open_states(state_paths, owners, resume)  # all before any work
+        run.states = {s: (p, o, d) for s, p, o, d in zip(seed_list, state_paths, owners,
+                                                         payloads)}
+        run.state_every = state_every
     if isinstance(model, nn.Module):
         return _train_one(model, seed_list[0], run)
     if together:
@@ -321,6 +381,25 @@ class _Run:
     compile: bool
     progress: bool | None
     protocol: dict
+    keep_epochs: frozenset = frozenset()
+    on_keep: Callable | None = None
+    #: seed -> (state path, owner, loaded state or None); empty without ``state``
+    states: dict = field(default_factory=dict)
+    state_every: int = 1
+    data_sha: str | None = None
+
+    def keeper(self, seeds: list[int], lone: torch.device | None):
+        """The :class:`_resume.StateKeeper` of these members, None without states."""
+        if not self.states:
+            return None
+        rows = [self.states[s] for s in seeds]
+        return _resume.StateKeeper([r[0] for r in rows], [r[1] for r in rows],
+                                   [r[2] for r in rows], self.state_every, lone=lone)
+
+    def start(self, seed: int) -> int:
+        """Epochs already done by ``seed`` (its loaded state's)."""
+        row = self.states.get(seed)
+        return row[2]["epochs_done"] if row and row[2] else 0
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
@@ -341,6 +420,9 @@ def _train_one(model: nn.Module, seed: int, run: _Run) -> TrainHistory:
     """The training loop of one network (the reference a batched run must equal)."""
     device, fmt = run.device, _layout(run)
     home_device = next(model.parameters()).device
+    keeper = run.keeper([seed], device)
+    if keeper is not None:
+        keeper.load_weights([model])
     model.to(device)
     if run.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -360,9 +442,13 @@ def _train_one(model: nn.Module, seed: int, run: _Run) -> TrainHistory:
     def score():
         return [accuracy(net, run.xt, run.yt, device=device)]
 
+    def states():
+        return [{key: v.detach().cpu() for key, v in model.state_dict().items()}]
+
     try:
         with torch_seed(seed, device):  # dropout draws from the global generators
-            (hist,) = _fit(model, step, [seed], run, score)
+            (hist,) = _fit(model, step, [seed], run, score,
+                           _Hooks([model], states, keeper, None))
     finally:
         model.eval()
         if run.channels_last:
@@ -374,12 +460,18 @@ def _train_one(model: nn.Module, seed: int, run: _Run) -> TrainHistory:
 
 def _train_together(models: list[nn.Module], seeds: list[int], run: _Run) -> list[TrainHistory]:
     """Train CCNDenseNets of one config as one grouped network; copy the weights back."""
+    if len({run.start(s) for s in seeds}) > 1:
+        return _train_by_start(models, seeds, run)
     k, device, fmt = len(models), run.device, _layout(run)
     dtype = _float_dtype(models[0], run.x.dtype)
+    keeper = run.keeper(seeds, None)
+    if keeper is not None:
+        keeper.load_weights(models)  # before the ensemble copies them in
     ensemble = EnsembleDenseNet.from_members(models, device=device, dtype=dtype)
     if run.channels_last:
         ensemble.to(memory_format=torch.channels_last)
-    ensemble.set_generators([torch.Generator(device=device).manual_seed(s) for s in seeds])
+    dropout_gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    ensemble.set_generators(dropout_gens)
     xd, yd = run.x.to(device, dtype), run.y.to(device)
     c, h, w = xd.shape[1:]
     net = torch.compile(ensemble) if run.compile else ensemble
@@ -412,11 +504,28 @@ def _train_together(models: list[nn.Module], seeds: list[int], run: _Run) -> lis
     def score():
         return accuracy_together(net, xt, yt, k, fmt)
 
-    hists = _fit(ensemble, step, seeds, run, score)
+    hists = _fit(ensemble, step, seeds, run, score,
+                 _Hooks(models, ensemble.member_states, keeper, dropout_gens))
     ensemble.store_members(models)
     for model, seed, hist in zip(models, seeds, hists):
         model.eval()
         _record(model, hist, seed, run)
+    return hists
+
+
+def _train_by_start(models: list[nn.Module], seeds: list[int], run: _Run) -> list[TrainHistory]:
+    """Members resuming from different epochs (a run killed between two members' state
+    writes) train as one grouped network per starting epoch."""
+    groups: dict[int, list[int]] = {}
+    for i, s in enumerate(seeds):
+        groups.setdefault(run.start(s), []).append(i)
+    logger.info("train: the seeds resume from different epochs (%s); training one group "
+                "per epoch", {e: [seeds[i] for i in idx] for e, idx in groups.items()})
+    hists: list[TrainHistory | None] = [None] * len(models)
+    for idx in groups.values():
+        for i, h in zip(idx, _train_together([models[i] for i in idx], [seeds[i] for i in idx],
+                                             run)):
+            hists[i] = h
     return hists
 
 
@@ -488,7 +597,21 @@ def _layout(run: _Run):
     return torch.channels_last if run.channels_last else torch.contiguous_format
 
 
-def _fit(net: nn.Module, step, seeds: list[int], run: _Run, score) -> list[TrainHistory]:
+@dataclass
+class _Hooks:
+    """What :func:`_fit` needs for states and kept epochs: the members (home copies),
+    ``states()`` their current state dicts, the state keeper (or None) and the ensemble's
+    dropout generators (None for a lone network, whose dropout draws from the global
+    generators)."""
+
+    models: list
+    states: Callable[[], list[dict]]
+    keeper: Any
+    dropout: list | None
+
+
+def _fit(net: nn.Module, step, seeds: list[int], run: _Run, score,
+         hooks: _Hooks | None = None) -> list[TrainHistory]:
     """The epoch loop for K members: ``step(idx, flip)`` takes the members' batch indices
     (K, b) and flips (K, b) or None and returns the members' losses (K,), the loss to
     back-propagate and the members' correct counts (K,); ``score()`` the members' test
@@ -498,8 +621,13 @@ def _fit(net: nn.Module, step, seeds: list[int], run: _Run, score) -> list[Train
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     opt, sched = run.optimizer(net.parameters())
     hists = [TrainHistory() for _ in seeds]
+    keeper = hooks.keeper if hooks is not None else None
+    first, before = 0, 0.0
+    if keeper is not None:
+        before = keeper.restore(net, opt, sched, gens, hists, hooks.dropout, TrainHistory)
+        first = keeper.start
     start = time.perf_counter()
-    bar = tqdm(range(run.epochs), desc="train", unit="epoch",
+    bar = tqdm(range(first, run.epochs), desc="train", unit="epoch",
                disable=hide_progress(run.progress), leave=False)
     for epoch in bar:
         net.train()
@@ -523,7 +651,8 @@ def _fit(net: nn.Module, step, seeds: list[int], run: _Run, score) -> list[Train
             correct += hits
         lr = opt.param_groups[0]["lr"]
         sched.step()
-        due = (epoch + 1) % run.test_every == 0 or epoch + 1 == run.epochs
+        due = ((epoch + 1) % run.test_every == 0 or epoch + 1 == run.epochs
+               or epoch + 1 in run.keep_epochs)
         if run.xt is not None and due:
             with run.autocast():
                 accs = score()
@@ -541,28 +670,52 @@ def _fit(net: nn.Module, step, seeds: list[int], run: _Run, score) -> list[Train
         logger.debug("epoch %d loss %s train %s test %s", epoch + 1,
                      [round(x.loss[-1], 4) for x in hists],
                      [round(x.train_accuracy[-1], 3) for x in hists], accs)
-    seconds = time.perf_counter() - start
+        done = epoch + 1
+        write = keeper is not None and keeper.due(done)
+        if write or done in run.keep_epochs:
+            states = hooks.states()
+            if done in run.keep_epochs:  # before the state: a resumed run never skips one
+                for model, state, seed, hist in zip(hooks.models, states, seeds, hists):
+                    run.on_keep(_snapshot(model, state, hist, seed, run, done), seed, done)
+            if write:
+                keeper.write(done, states, net, opt, sched, gens, hists, hooks.dropout,
+                             before + time.perf_counter() - start)
+    seconds = before + time.perf_counter() - start
     for hist in hists:
         hist.seconds = seconds
         hist.images_per_second = n * run.epochs / seconds if seconds > 0 else 0.0
     return hists
 
 
-def _record(model: nn.Module, hist: TrainHistory, seed: int, run: _Run) -> None:
-    """``model.dnnrsa_info`` after training: what :func:`dnnrsa.zoo.save` writes."""
+def _snapshot(model: nn.Module, state: dict, hist: TrainHistory, seed: int, run: _Run,
+              epoch: int) -> nn.Module:
+    """A CPU copy of ``model`` holding ``state``, in eval mode, with the ``dnnrsa_info``
+    of a run stopped after ``epoch`` epochs."""
+    snap = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format)
+    snap.load_state_dict(state)
+    snap.eval()
+    _record(snap, hist, seed, run, epoch=epoch)
+    return snap
+
+
+def _record(model: nn.Module, hist: TrainHistory, seed: int, run: _Run,
+            epoch: int | None = None) -> None:
+    """``model.dnnrsa_info`` after training (or after ``epoch`` epochs of it): what
+    :func:`dnnrsa.zoo.save` writes."""
+    epoch = run.epochs if epoch is None else epoch
     info = dict(getattr(model, "dnnrsa_info", {}) or {})
     protocol = dict(run.protocol)
     if run.precision != "fp32":  # fp32 sidecars stay as they were before the option
         protocol["precision"] = run.precision
     info.update(
         classes=[_jsonable(c) for c in run.classes], target=run.target, seed=int(seed),
-        epoch=run.epochs,
-        train_accuracy=hist.train_accuracy[-1] if run.epochs else None,
-        test_accuracy=hist.test_accuracy[-1] if run.epochs and run.xt is not None else None,
+        epoch=epoch,
+        train_accuracy=hist.train_accuracy[epoch - 1] if epoch else None,
+        test_accuracy=hist.test_accuracy[epoch - 1] if epoch and run.xt is not None else None,
         protocol=protocol,
     )
     info["data"] = dict(name=run.data_name, n_images=int(len(run.x)),
-                        sha256=_data_checksum(run.x, run.y))
+                        sha256=run.data_sha or _data_checksum(run.x, run.y))
     model.dnnrsa_info = info
 
 
