@@ -114,6 +114,15 @@ def _add_train(sub) -> None:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                    help="auto (default): bf16 autocast on a GPU, fp32 on a CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each unfinished seed from its training state "
+                   "(seedNN.state.pt, written every --state-every epochs) instead of "
+                   "starting over; on a CPU the result is bit-identical to an uninterrupted run")
+    p.add_argument("--state-every", type=int, default=1, metavar="N",
+                   help="write the resumable training state every N epochs (default 1)")
+    p.add_argument("--keep-epochs", type=int, nargs="+", default=None, metavar="E",
+                   help="also save the network after these epochs (seedNN-epochEEEE."
+                   "safetensors); load one with load_model(..., epoch=E)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -126,7 +135,8 @@ def _cmd_train(args) -> int:
         args.variant, seeds=seeds, data=args.data, quick=args.quick, epochs=args.epochs,
         home=args.home, device=args.device, data_root=args.data_root,
         overwrite=args.overwrite, on_problem=args.on_problem, precision=args.precision,
-        compile=args.compile,
+        compile=args.compile, resume=args.resume, keep_epochs=args.keep_epochs,
+        state_every=args.state_every,
     )
     for seed, path in zip(args.seed, paths):
         info = zoo.read_info(path)

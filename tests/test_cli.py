@@ -46,6 +46,11 @@ def test_train_full_after_quick_trains_the_full_network(home, capsys):
         (["train", "expression", "--seed", str(2**64)], "seed must be an integer between 0"),
         (["train", "expression", "--seed", "1", "1"], "Argument seed lists a seed twice"),
         (["train", "untrained", "--epochs", "5"], "does not apply to the untrained variant"),
+        (["train", "expression", "--quick", "--epochs", "2", "--keep-epochs", "5"],
+         "keep_epochs"),
+        (["train", "expression", "--quick", "--state-every", "0"], "state_every must be"),
+        (["train", "untrained", "--quick", "--keep-epochs", "1"],
+         "does not apply to the untrained variant"),
     ],
 )
 def test_errors_are_one_line_with_exit_2(home, argv, match, capsys):
@@ -57,6 +62,22 @@ def test_errors_are_one_line_with_exit_2(home, argv, match, capsys):
     text = captured.err + captured.out
     assert match in text
     assert "Traceback" not in text
+
+
+def test_train_keeps_epochs_and_resumes(home, capsys):
+    """--keep-epochs saves the network after epoch 1 beside the final one; --resume on a
+    finished seed trains nothing and leaves no state behind."""
+    argv = ["train", "expression", "--quick", "--epochs", "2", "--keep-epochs", "1",
+            "--device", "cpu"]
+    assert main(argv) == 0
+    final = zoo.checkpoint_path("expression", 0, quick=True, epochs=2)
+    stamp = final.stat().st_mtime_ns
+    first = zoo.load_model("expression", seed=0, quick=True, epochs=2, epoch=1, device="cpu")
+    assert first.dnnrsa_info["epoch"] == 1
+    assert zoo.load(final).dnnrsa_info["epoch"] == 2
+    assert main([*argv, "--resume"]) == 0
+    assert final.stat().st_mtime_ns == stamp
+    assert not list(final.parent.glob("*.state.pt"))
 
 
 def test_no_traceback_from_the_installed_command(home):
