@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import datasets, zoo
+from .._executor import check_scheduler, dask_client, run_units
 from .._utils import (
     check_choice,
     check_output_path,
@@ -25,6 +26,7 @@ from .._utils import (
     hide_progress,
     keyword_only,
     logger,
+    resolve_device,
 )
 from ..decoding import check_readout_options, decode_grid
 from ..extract import extract
@@ -34,6 +36,7 @@ from ._calibration import test_set_calibration
 from ._paper import PAPER_LAYERS, PAPER_SEEDS, QUICK_STUDY
 from ._report import write_outputs
 from ._resolve import check_copies, default_stimuli
+from ._unit_cache import UnitCache, as_json, unit_config
 
 __all__ = ["reproduce"]
 
@@ -72,6 +75,8 @@ def reproduce(
     n_jobs: int | None = None,
     progress: bool | None = None,
     on_problem: str = "raise",
+    scheduler: Any = None,
+    cache: bool = True,
 ) -> pd.DataFrame:
     """Run the study: train or load each network x seed, extract every layer for the test
     faces, read out every target on a held-out viewpoint, add the pixel control.
@@ -98,11 +103,16 @@ def reproduce(
     readout_epochs : int, optional
         Epochs of the paper readout (default 100, or 15 when quick); at least 1.
     device : {"auto", "cpu", "cuda", ...}
+        Where training, extraction and readouts run. With a ``scheduler`` it is resolved
+        on each worker (``"auto"``: a worker's GPU if it has one), so it need not exist
+        on this machine.
     out : path, optional
         Folder to write ``results.csv``, ``summary.csv``, ``findings.csv``, ``fig2a.png``,
         ``fig2b.png`` and ``report.md`` into. Nothing is written without it.
     home : path, optional
-        Models folder (default ``$DNNRSA_HOME``).
+        Models folder (default ``$DNNRSA_HOME``); also holds the cache of finished units
+        (``HOME/cache/units``). With a ``scheduler`` it must be the same folder on every
+        worker (a shared file system), as must ``data_root``.
     data_root : path, optional
         Folder of the real data sets (default ``$DNNRSA_DATA``).
     stimuli : StimulusSet, optional
@@ -110,9 +120,11 @@ def reproduce(
     pixel_control : bool
         Add the pixel control (a linear readout on pixel values, same folds).
     n_jobs : int, optional
-        Worker processes, each taking one network with a group of its seeds (all of them
-        unless there are more workers than networks). Default: one per CPU core when
-        running on the CPU, 1 on a GPU.
+        How many units of work (one network with a group of its seeds: all of them unless
+        there are more workers than networks) to plan for. Locally these are worker
+        processes; default one per CPU core when running on the CPU, 1 on a GPU. With a
+        ``scheduler``, the default is the cluster's number of worker threads when the run
+        starts.
     progress : bool, optional
         Show a progress bar (default: only in a terminal).
     on_problem : {"raise", "skip"}
@@ -125,6 +137,24 @@ def reproduce(
         and listed in the report's "Data" section, and the networks trained are a recipe
         of their own (``on_problem="skip"`` in :func:`dnnrsa.zoo.recipe`), never loaded
         as networks trained on a sound copy. Only for ``data="paper"``.
+    scheduler : None, str, os.PathLike or distributed.Client, optional
+        None (default) runs here (``n_jobs``). Else the units run on a Dask cluster: a
+        scheduler address ``"tcp://HOST:PORT"`` (also ``tls://``, ``inproc://``), the
+        path of a scheduler file ``*.json`` (``dask scheduler --scheduler-file F``,
+        dask-jobqueue) or a ``distributed.Client`` (left open). A scheduler that does not
+        answer within 10 s is an error before any work. A unit whose worker dies is run
+        again elsewhere; each unit counts once. Start workers with one thread each
+        (``dask worker ADDRESS --nthreads 1 --nworkers N``): a unit uses the threads the
+        worker process has. The pixel control is a unit of its own there. Needs
+        ``pip install "dnnrsa[distributed]"``.
+    cache : bool
+        Keep each finished unit in ``HOME/cache/units`` and reuse it: a rerun of a
+        finished (or interrupted) study trains, extracts and decodes only what is not
+        there yet. A unit is keyed by its settings (network, seeds of its group, data,
+        quick, layers, targets, readout, readout epochs, cv, on_problem), the test faces'
+        checksum and the dnnrsa version, and reused only while its checkpoints still have
+        the ``weights_sha256`` it was computed from. ``False`` neither reads nor writes
+        the cache.
 
     Returns
     -------
@@ -143,11 +173,18 @@ def reproduce(
         check_choice("targets", t, TARGETS, hint="Other factors can be decoded with dnnrsa.decode.")
     check_choice("readout", readout, ("paper", "linear"))
     check_on_problem(on_problem, data)
+    if not isinstance(cache, bool):
+        raise TypeError(f"Argument cache must be True or False, got {cache!r}.")
+    scheduler = check_scheduler(scheduler)
     seed_list = _seed_list((QUICK_STUDY["seeds"] if quick else PAPER_SEEDS) if seeds is None
                            else seeds)
     if readout_epochs is None:
         readout_epochs = QUICK_STUDY["readout_epochs"] if quick else 100
-    device = check_readout_options(epochs=readout_epochs, device=device)["device"]
+    if scheduler is None:
+        device = check_readout_options(epochs=readout_epochs, device=device)["device"]
+    else:  # resolved on each worker: only the spelling is checked here
+        check_readout_options(epochs=readout_epochs, device="cpu")
+        _check_device_name(device)
     if n_jobs is not None:
         n_jobs = check_positive_int("n_jobs", n_jobs, 1)
     out = _check_out(out)
@@ -158,68 +195,58 @@ def reproduce(
         needed = [zoo.VARIANTS[n].paper_data for n in networks if zoo.VARIANTS[n].paper_data]
         copies = check_copies([*dict.fromkeys(needed), *(["kdef"] if stimuli is None else [])],
                               data_root, on_problem)
-    seen: list[str] = []
-    if stimuli is None:
-        if data == "paper":
-            with _warnings_logged(seen):
-                stimuli = default_stimuli(size, data_root=data_root, kind="kdef",
-                                          on_problem=on_problem)
-        elif quick:
-            stimuli = datasets.synthetic_faces(n_identities=QUICK_STUDY["n_identities"],
-                                               sessions=QUICK_STUDY["sessions"], size=size)
-        else:
-            stimuli = datasets.synthetic_faces(size=size)
-    elif not isinstance(stimuli, StimulusSet):
+    if stimuli is not None and not isinstance(stimuli, StimulusSet):
         raise TypeError(f"Argument stimuli must be a dnnrsa.StimulusSet or None, got "
                         f"{type(stimuli).__name__}.")
-    for t in targets:
-        stimuli.check_factor(t)
-    stimuli.check_factor("viewpoint", "cv")
-    start = time.perf_counter()
-    logger.info("reproduce: %d networks x %d seeds x %d layers x %d targets on %s (%d images)",
-                len(networks), len(seed_list), len(layers), len(targets), stimuli.name,
-                len(stimuli))
+    with ExitStack() as stack:
+        # Connected (or refused within seconds) before the faces are rendered.
+        client = stack.enter_context(dask_client(scheduler)) if scheduler is not None else None
+        seen: list[str] = []
+        if stimuli is None:
+            if data == "paper":
+                with _warnings_logged(seen):
+                    stimuli = default_stimuli(size, data_root=data_root, kind="kdef",
+                                              on_problem=on_problem)
+            elif quick:
+                stimuli = datasets.synthetic_faces(n_identities=QUICK_STUDY["n_identities"],
+                                                   sessions=QUICK_STUDY["sessions"], size=size)
+            else:
+                stimuli = datasets.synthetic_faces(size=size)
+        for t in targets:
+            stimuli.check_factor(t)
+        stimuli.check_factor("viewpoint", "cv")
+        start = time.perf_counter()
+        logger.info("reproduce: %d networks x %d seeds x %d layers x %d targets on %s "
+                    "(%d images)", len(networks), len(seed_list), len(layers), len(targets),
+                    stimuli.name, len(stimuli))
 
-    # Worker processes outlive a call (joblib reuses them) and keep the environment they
-    # started with: resolve the folders that come from environment variables here.
-    home = dnnrsa_home(home)
-    if data == "paper":
-        data_root = datasets.data_root(data_root)
-    n_jobs = _n_jobs(n_jobs, device, len(networks))
-    jobs = _jobs(networks, seed_list, n_jobs)
-    n_jobs = min(n_jobs, len(jobs))
-    threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 1 else None
-    task = dict(data=data, quick=quick, home=home, device=device, data_root=data_root,
-                on_problem=on_problem, stimuli=stimuli, layers=list(layers),
-                targets=list(targets), readout=readout,
-                epochs=readout_epochs, threads=threads)
-    bar = tqdm(total=len(networks) * len(seed_list), desc="networks", unit="net",
-               disable=hide_progress(progress))
-    frames = []
-    if n_jobs == 1:
-        outputs = (_run_networks(n, group, **task) for n, group in jobs)
-    else:
-        from joblib import Parallel, delayed
-
-        outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_run_networks)(n, group, **task) for n, group in jobs)
-    for net_name, group, infos, net_frames, net_seen in outputs:
-        seen.extend(m for m in net_seen if m not in seen)
-        for seed, info in zip(group, infos):
-            acc = info.get("test_accuracy")
-            logger.info("%s seed %d: %s%d layers x %d targets decoded", net_name, seed,
-                        "" if acc is None else f"own-task held-out accuracy {acc:.3f}; ",
-                        len(layers), len(targets))
-        frames.extend(net_frames)
-        bar.update(len(group))
-    bar.close()
-    if pixel_control:
-        pix = extract(nn.Identity(), stimuli, ["pixels"], device="cpu")["pixels"]
-        frames += [res.to_frame() for res in decode_grid(
-            pix, targets=list(targets), cv="viewpoint", readout=readout, seeds=0,
-            epochs=readout_epochs, device=device, network="pixels")]
-    results = _sorted(pd.concat(frames, ignore_index=True), networks, layers)
-    results.insert(0, "data", data)
+        # Worker processes outlive a call (joblib reuses them, Dask workers run elsewhere)
+        # and keep the environment they started with: resolve the folders that come from
+        # environment variables here.
+        home = dnnrsa_home(home)
+        if data == "paper":
+            data_root = datasets.data_root(data_root)
+        if client is None:
+            n_jobs = _n_jobs(n_jobs, device, len(networks))
+        elif n_jobs is None:
+            n_jobs = max(1, sum(client.nthreads().values()))
+        jobs = _jobs(networks, seed_list, n_jobs)
+        n_jobs = min(n_jobs, len(jobs))
+        # Locally each process gets its share of the cores; a Dask worker keeps its own.
+        threads = (max(1, (os.cpu_count() or 1) // n_jobs)
+                   if client is None and n_jobs > 1 else None)
+        task = dict(data=data, quick=quick, home=home, device=device, data_root=data_root,
+                    on_problem=on_problem, stimuli=stimuli, layers=list(layers),
+                    targets=list(targets), readout=readout,
+                    epochs=readout_epochs, threads=threads)
+        units = [("network", n, group) for n, group in jobs]
+        if pixel_control:
+            units.append(("pixels", "pixels", []))
+        frames = _run_units(units, task, client=client, n_jobs=n_jobs, seen=seen,
+                            cache=UnitCache(home, stimuli) if cache else None,
+                            progress=progress, n_networks=len(networks) * len(seed_list))
+        results = _sorted(pd.concat(frames, ignore_index=True), networks, layers)
+        results.insert(0, "data", data)
     calibration = _calibration_of(stimuli, results) if "identity" in targets else None
     elapsed = time.perf_counter() - start
     if out is not None:
@@ -231,6 +258,106 @@ def reproduce(
                                    copies=copies, loader_warnings=seen,
                                    calibration=calibration))
     return results
+
+
+def _check_device_name(device: Any) -> None:
+    """``device`` is a device name a worker can resolve (no check that it is present)."""
+    if device is None or isinstance(device, torch.device) or device == "auto":
+        return
+    if not isinstance(device, str):
+        raise TypeError(f"Argument device must be a string or torch.device, got "
+                        f"{type(device).__name__}.")
+    try:
+        torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"Unknown value {device!r} for argument device. Valid values are "
+                         "{auto, cpu, cuda, cuda:N, mps}.") from exc
+
+
+def _config(unit: tuple, task: dict) -> dict:
+    kind, net_name, group = unit
+    common = dict(targets=task["targets"], readout=task["readout"],
+                  readout_epochs=task["epochs"], cv="viewpoint")
+    if kind == "pixels":
+        return unit_config("pixels", **common)
+    return unit_config("network", network=net_name, seeds=group, data=task["data"],
+                       quick=task["quick"], layers=task["layers"],
+                       on_problem=task["on_problem"], **common)
+
+
+def _run_units(units, task, *, client, n_jobs, seen, cache, progress, n_networks):
+    """Every unit's frames: from the cache where it holds the unit, else computed (here,
+    in local processes or on the cluster) and then filed in the cache."""
+    bar = tqdm(total=n_networks, desc="networks", unit="net", disable=hide_progress(progress))
+    frames: list[pd.DataFrame] = []
+
+    def take(unit, output, cached):
+        kind, net_name, group = unit
+        seen.extend(m for m in output["seen"] if m not in seen)
+        for seed, info in zip(group, output["infos"]):
+            acc = info.get("test_accuracy")
+            logger.info("%s seed %d: %s%d layers x %d targets decoded%s", net_name, seed,
+                        "" if acc is None else f"own-task held-out accuracy {acc:.3f}; ",
+                        len(task["layers"]), len(task["targets"]),
+                        " (from the unit cache)" if cached else "")
+        frames.extend(output["frames"])
+        bar.update(len(group))
+
+    todo = []
+    for unit in units:
+        hit = cache.read(_config(unit, task)) if cache is not None else None
+        if hit is not None:
+            take(unit, hit, True)
+        else:
+            todo.append(unit)
+    labels = [f"reproduce-{kind}" if kind == "pixels"
+              else f"reproduce-{name}-s{'-'.join(str(s) for s in group)}"
+              for kind, name, group in todo]
+    if client is None:
+        # The pixel control after the networks, in this process with its threads, as
+        # it always ran.
+        batches = [([u for u in todo if u[0] == "network"], n_jobs, task),
+                   ([u for u in todo if u[0] == "pixels"], 1, {**task, "threads": None})]
+    else:  # everything on the cluster: the client may be a login node without a GPU
+        batches = [(todo, 1, task)]
+    for batch, jobs, shared in batches:
+        names = [labels[todo.index(u)] for u in batch]
+        for i, output in run_units(_unit, batch, shared=shared, labels=names,
+                                   scheduler=client, n_jobs=jobs, name="dnnrsa"):
+            if cache is not None:
+                cache.write(_config(batch[i], task), frames=output["frames"],
+                            infos=as_json(output["infos"]), seen=output["seen"],
+                            weights_sha256=output["weights_sha256"])
+            take(batch[i], output, False)
+    bar.close()
+    return frames
+
+
+def _unit(kind, net_name, group, **task) -> dict:
+    """One unit of work, wherever it runs: a network's seeds, or the pixel control."""
+    if kind == "pixels":
+        return _run_pixels(**task)
+    _, _, infos, frames, seen, checksums = _run_networks(net_name, group, **task)
+    return dict(frames=frames, infos=infos, seen=seen, weights_sha256=checksums)
+
+
+def _run_pixels(*, stimuli, targets, readout, epochs, device, threads, **_):
+    """The pixel control: a linear readout of the pixel values, same folds."""
+    _limit_threads(threads)
+    device = resolve_device(device)
+    pix = extract(nn.Identity(), stimuli, ["pixels"], device="cpu")["pixels"]
+    frames = [res.to_frame() for res in decode_grid(
+        pix, targets=list(targets), cv="viewpoint", readout=readout, seeds=0,
+        epochs=epochs, device=device, network="pixels")]
+    return dict(frames=frames, infos=[], seen=[], weights_sha256={})
+
+
+def _limit_threads(threads) -> None:
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(threads)
+        threadpool_limits(threads)
 
 
 def _calibration_of(stimuli: StimulusSet, results: pd.DataFrame) -> pd.DataFrame:
@@ -286,11 +413,8 @@ def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_p
                   stimuli, layers, targets, readout, epochs, threads):
     """Train (or load) the seeds of one network together, then extract every seed and
     decode every target of every seed of a layer together."""
-    if threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(threads)
-        threadpool_limits(threads)
+    _limit_threads(threads)
+    device = resolve_device(device)  # on a Dask worker: "auto" finds the worker's GPU
     seen: list[str] = []
     with _warnings_logged(seen):
         zoo.train_variant(net_name, seeds=list(seeds), data=data, quick=quick, home=home,
@@ -315,14 +439,23 @@ def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_p
         per_seed = [acts_of(m, layers) for m in models]
         for layer in layers:
             frames += decode([a[layer] for a in per_seed], list(seeds))
-        return net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen
+        return (net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen,
+                _checksums(net_name, seeds, data, quick, home, on_problem))
     for layer in layers:
         step = max(1, _ACTIVATION_BYTES // max(layer_bytes[layer], 1))
         for lo in range(0, len(models), step):
             group = models[lo : lo + step]
             frames += decode([acts_of(m, [layer])[layer] for m in group],
                              list(seeds[lo : lo + len(group)]))
-    return net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen
+    return (net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen,
+            _checksums(net_name, seeds, data, quick, home, on_problem))
+
+
+def _checksums(net_name, seeds, data, quick, home, on_problem) -> dict[str, str | None]:
+    """Each seed's ``weights_sha256``, from the sidecar of the checkpoint just loaded."""
+    return {str(s): zoo.read_info(zoo.checkpoint_path(
+        net_name, s, data=data, quick=quick, home=home, on_problem=on_problem),
+        verify=False).get("weights_sha256") for s in seeds}
 
 
 class _Collect(logging.Handler):
