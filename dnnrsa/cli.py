@@ -175,6 +175,15 @@ def _add_reproduce(sub) -> None:
                    help="with --data paper: raise (default) before any training if a local copy "
                    "does not match its manifest, or skip: run on the usable part, listing "
                    "what was skipped in the log and the report")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the units on a Dask cluster: tcp://HOST:PORT or a scheduler file "
+                   "(.json); needs pip install 'dnnrsa[distributed]'")
+    p.add_argument("--no-cache", action="store_true",
+                   help="neither reuse nor keep finished units (kept by default in "
+                   "$DNNRSA_HOME/cache/units, so a rerun does only what is missing)")
+    p.add_argument("--at-epochs", type=int, nargs="+", default=None, metavar="E",
+                   help="also read out each trained network as it was after these epochs "
+                   "(epochs.csv, fig_epochs.png)")
     p.set_defaults(func=_cmd_reproduce)
 
 
@@ -186,6 +195,7 @@ def _cmd_reproduce(args) -> int:
         targets=args.targets, quick=args.quick, readout=args.readout,
         readout_epochs=args.readout_epochs, device=args.device, out=args.out,
         home=args.home, data_root=args.data_root, n_jobs=args.jobs, on_problem=args.on_problem,
+        scheduler=args.scheduler, cache=not args.no_cache, at_epochs=args.at_epochs,
     )
     print(f"Report: {args.out}/report.md")
     return 0

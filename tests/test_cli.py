@@ -51,6 +51,12 @@ def test_train_full_after_quick_trains_the_full_network(home, capsys):
         (["train", "expression", "--quick", "--state-every", "0"], "state_every must be"),
         (["train", "untrained", "--quick", "--keep-epochs", "1"],
          "does not apply to the untrained variant"),
+        (["reproduce", "--out", "x", "--quick", "--at-epochs", "20"],
+         "at_epochs must hold epoch numbers in 1..10"),
+        (["reproduce", "--out", "x", "--quick", "--scheduler", "http://nowhere"],
+         "scheduler"),
+        (["reproduce", "--out", "x", "--quick", "--scheduler", "/nonexistent/sched.json"],
+         "sched.json"),
     ],
 )
 def test_errors_are_one_line_with_exit_2(home, argv, match, capsys):

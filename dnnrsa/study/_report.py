@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
+from ._epochs import epoch_summary, epochs_section, plot_epochs
 from ._figures import plot_calibration, plot_fig2a, plot_fig2b
 from ._findings import findings, format_finding
 from ._paper import PAPER_RESULTS
@@ -28,7 +29,9 @@ def write_outputs(results: pd.DataFrame, out: Path, *, layers, targets, context:
     summary = summarise(results)
     tested = welch_differences(results)
     table = findings(results, layers)
-    _write_csv(results, out / "results.csv")
+    trajectories = context.get("trajectories")
+    # every row, kept epochs included; the analyses below use the final networks
+    _write_csv(results if trajectories is None else trajectories, out / "results.csv")
     vs = tested[["network", "layer", "target", "difference", "ci_low", "ci_high", "p"]]
     vs = vs.rename(columns={"difference": "minus_untrained", "ci_low": "minus_untrained_ci_low",
                             "ci_high": "minus_untrained_ci_high", "p": "minus_untrained_p"})
@@ -43,6 +46,12 @@ def write_outputs(results: pd.DataFrame, out: Path, *, layers, targets, context:
                                         pixels=summary))]
     if context.get("calibration") is not None:
         figures.append(("fig_calibration.png", plot_calibration(context["calibration"])))
+    if trajectories is not None:
+        during = epoch_summary(trajectories)
+        _write_csv(during, out / "epochs.csv")
+        figures.append(("fig_epochs.png", plot_epochs(
+            during, summary[summary.network == "untrained"], layers, targets, title=label)))
+        context = dict(context, during=during)
     for name, fig in figures:
         tmp = out / (name + ".partial.png")
         fig.savefig(tmp, dpi=120)
@@ -190,6 +199,8 @@ def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) ->
                      + f" | {_pct(sub['chance'].iloc[0])} |")
     lines += _data_section(context)
     lines += _calibration_section(context.get("calibration"))
+    if context.get("during") is not None:
+        lines += epochs_section(context["during"])
     lines += [
         "",
         "## The paper's findings, tested on this run",
@@ -227,6 +238,8 @@ def report(summary: pd.DataFrame, table: pd.DataFrame, layers, context: dict) ->
           if context["quick"] else []),
         "",
         "Files: results.csv (one row per fold), summary.csv, findings.csv (one row per "
-        "finding, with its test), calibration.csv, fig2a.png, fig2b.png, fig_calibration.png.",
+        "finding, with its test), calibration.csv, fig2a.png, fig2b.png, fig_calibration.png"
+        + ("; epochs.csv and fig_epochs.png (the kept epochs; results.csv has their rows, "
+           "with an epoch column)." if context.get("during") is not None else "."),
     ]
     return "\n".join(lines) + "\n"

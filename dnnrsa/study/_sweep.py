@@ -10,6 +10,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -77,6 +78,7 @@ def reproduce(
     on_problem: str = "raise",
     scheduler: Any = None,
     cache: bool = True,
+    at_epochs: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Run the study: train or load each network x seed, extract every layer for the test
     faces, read out every target on a held-out viewpoint, add the pixel control.
@@ -155,11 +157,23 @@ def reproduce(
         checksum and the dnnrsa version, and reused only while its checkpoints still have
         the ``weights_sha256`` it was computed from. ``False`` neither reads nor writes
         the cache.
+    at_epochs : sequence of int, optional
+        Also read out every trained network as it was after these epochs (in 1..the
+        recipe's epochs; its checkpoints kept by :func:`dnnrsa.zoo.train_variant` with
+        ``keep_epochs``, retraining a seed whose kept checkpoints are missing), to trace
+        how identity and expression emerge while a network learns its task. The table
+        gains an ``epoch`` column (the recipe's last epoch for the final networks, 0 for
+        the untrained ones, empty for the pixel control); Figure 2, the summary and the
+        findings use the final networks only, and ``out`` also gets ``epochs.csv`` (mean,
+        95% t interval over seeds and Welch's test against the untrained networks at every
+        kept epoch) and ``fig_epochs.png``.
 
     Returns
     -------
     pandas.DataFrame
-        Tidy results, one row per network x seed x layer x target x fold.
+        Tidy results, one row per network x seed x layer x target x fold (x epoch with
+        ``at_epochs``: select ``results.epoch == results.epoch.max()`` or the untrained
+        rows for the final networks).
     """
     # Every argument is checked before the first network is touched.
     check_choice("data", data, ("synthetic", "paper"))
@@ -187,6 +201,7 @@ def reproduce(
         _check_device_name(device)
     if n_jobs is not None:
         n_jobs = check_positive_int("n_jobs", n_jobs, 1)
+    at_epochs = _check_at_epochs(at_epochs, networks, data, quick, on_problem)
     out = _check_out(out)
     size = zoo.QUICK["arch"]["input_size"] if quick else 48
     copies = None
@@ -238,7 +253,7 @@ def reproduce(
         task = dict(data=data, quick=quick, home=home, device=device, data_root=data_root,
                     on_problem=on_problem, stimuli=stimuli, layers=list(layers),
                     targets=list(targets), readout=readout,
-                    epochs=readout_epochs, threads=threads)
+                    epochs=readout_epochs, threads=threads, at_epochs=at_epochs)
         units = [("network", n, group) for n, group in jobs]
         if pixel_control:
             units.append(("pixels", "pixels", []))
@@ -247,17 +262,54 @@ def reproduce(
                             progress=progress, n_networks=len(networks) * len(seed_list))
         results = _sorted(pd.concat(frames, ignore_index=True), networks, layers)
         results.insert(0, "data", data)
-    calibration = _calibration_of(stimuli, results) if "identity" in targets else None
+    final = results
+    if at_epochs:
+        last = {n: _final_epoch(n, data, quick, on_problem) for n in networks}
+        final = results[results.epoch.isna()
+                        | (results.epoch == results.network.map(last).fillna(0))]
+    calibration = _calibration_of(stimuli, final) if "identity" in targets else None
     elapsed = time.perf_counter() - start
     if out is not None:
-        write_outputs(results, out, layers=list(layers), targets=list(targets),
+        write_outputs(final, out, layers=list(layers), targets=list(targets),
                       context=dict(data=data, quick=quick, seeds=seed_list, readout=readout,
                                    readout_epochs=readout_epochs, stimuli=stimuli.name,
                                    n_stimuli=len(stimuli), seconds=elapsed,
                                    device=str(device), on_problem=on_problem,
                                    copies=copies, loader_warnings=seen,
-                                   calibration=calibration))
+                                   calibration=calibration,
+                                   trajectories=results if at_epochs else None))
     return results
+
+
+def _final_epoch(network: str, data: str, quick: bool, on_problem: str) -> int:
+    """The last epoch of a variant's recipe (0 for the untrained networks)."""
+    training = zoo.recipe(network, data=data, quick=quick, on_problem=on_problem)["training"]
+    return int(training["epochs"]) if training else 0
+
+
+def _check_at_epochs(at_epochs, networks, data, quick, on_problem) -> tuple[int, ...] | None:
+    """``at_epochs`` as sorted distinct epochs every trained network of the run has, or
+    None; refused before any work."""
+    if at_epochs is None:
+        return None
+    if isinstance(at_epochs, (str, bytes)) or not hasattr(at_epochs, "__iter__"):
+        raise TypeError(f"Argument at_epochs must be a list of epoch numbers, e.g. [1, 5], "
+                        f"got {at_epochs!r}.")
+    epochs = list(at_epochs)
+    last = {n: _final_epoch(n, data, quick, on_problem) for n in networks}
+    trained = {n: e for n, e in last.items() if e}
+    if not trained:
+        raise ValueError(f"Argument at_epochs={epochs!r} needs a trained network, but the run "
+                         f"has only {list(networks)}; add expression, identity or scene.")
+    limit = min(trained.values())
+    for e in epochs:
+        if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or not 1 <= e <= limit:
+            raise ValueError(f"Argument at_epochs must hold epoch numbers in 1..{limit} (the "
+                             f"networks of this run train {limit} epochs), got {e!r}.")
+    if len(set(epochs)) != len(epochs) or not epochs:
+        raise ValueError(f"Argument at_epochs must list distinct epochs, at least one, got "
+                         f"{epochs!r}.")
+    return tuple(sorted(int(e) for e in epochs))
 
 
 def _check_device_name(device: Any) -> None:
@@ -282,7 +334,7 @@ def _config(unit: tuple, task: dict) -> dict:
         return unit_config("pixels", **common)
     return unit_config("network", network=net_name, seeds=group, data=task["data"],
                        quick=task["quick"], layers=task["layers"],
-                       on_problem=task["on_problem"], **common)
+                       on_problem=task["on_problem"], at_epochs=task["at_epochs"], **common)
 
 
 def _run_units(units, task, *, client, n_jobs, seen, cache, progress, n_networks):
@@ -341,7 +393,8 @@ def _unit(kind, net_name, group, **task) -> dict:
     return dict(frames=frames, infos=infos, seen=seen, weights_sha256=checksums)
 
 
-def _run_pixels(*, stimuli, targets, readout, epochs, device, threads, **_):
+def _run_pixels(*, stimuli, targets, readout, epochs, device, threads, at_epochs=None,
+                **_):
     """The pixel control: a linear readout of the pixel values, same folds."""
     _limit_threads(threads)
     device = resolve_device(device)
@@ -349,6 +402,8 @@ def _run_pixels(*, stimuli, targets, readout, epochs, device, threads, **_):
     frames = [res.to_frame() for res in decode_grid(
         pix, targets=list(targets), cv="viewpoint", readout=readout, seeds=0,
         epochs=epochs, device=device, network="pixels")]
+    if at_epochs:
+        frames = [f.assign(epoch=np.nan) for f in frames]
     return dict(frames=frames, infos=[], seen=[], weights_sha256={})
 
 
@@ -377,8 +432,10 @@ def _sorted(results: pd.DataFrame, networks, layers) -> pd.DataFrame:
     (networks and layers in the order asked for, the pixel control last)."""
     rank = {"network": {n: i for i, n in enumerate([*networks, "pixels"])},
             "layer": {name: i for i, name in enumerate(["pixels", *layers])}}
+    keys = ["network", "seed", *(["epoch"] if "epoch" in results else []), "layer",
+            "target", "fold"]
     return results.sort_values(
-        ["network", "seed", "layer", "target", "fold"],
+        keys,
         key=lambda c: c.map(rank[c.name]) if c.name in rank else c, kind="stable",
     ).reset_index(drop=True)
 
@@ -410,18 +467,53 @@ _ACTIVATION_BYTES = 2 * 2**30
 
 
 def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_problem,
-                  stimuli, layers, targets, readout, epochs, threads):
+                  stimuli, layers, targets, readout, epochs, threads, at_epochs=None):
     """Train (or load) the seeds of one network together, then extract every seed and
-    decode every target of every seed of a layer together."""
+    decode every target of every seed of a layer together; with ``at_epochs``, also the
+    networks kept after those epochs."""
     _limit_threads(threads)
     device = resolve_device(device)  # on a Dask worker: "auto" finds the worker's GPU
+    last = _final_epoch(net_name, data, quick, on_problem)
+    kept = [e for e in (at_epochs or ()) if e < last]
+    where = dict(data=data, quick=quick, home=home, on_problem=on_problem)
     seen: list[str] = []
     with _warnings_logged(seen):
-        zoo.train_variant(net_name, seeds=list(seeds), data=data, quick=quick, home=home,
-                          device=device, data_root=data_root, progress=False,
-                          on_problem=on_problem)
-    models = [zoo.load_model(net_name, seed=s, data=data, quick=quick, home=home,
-                             device=device, on_problem=on_problem) for s in seeds]
+        zoo.train_variant(net_name, seeds=list(seeds), device=device, data_root=data_root,
+                          progress=False, keep_epochs=kept or None, **where)
+        missing = [s for s in seeds if kept and not _has_kept(net_name, s, kept, where)]
+        if missing:  # trained before, without these epochs kept: train them again
+            logger.info("%s seeds %s: retraining to keep epochs %s", net_name, missing, kept)
+            zoo.train_variant(net_name, seeds=missing, device=device, data_root=data_root,
+                              progress=False, keep_epochs=kept, overwrite=True, **where)
+    models = [zoo.load_model(net_name, seed=s, device=device, **where) for s in seeds]
+    infos = [m.dnnrsa_info for m in models]
+    frames = _decode_models(models, seeds, net_name, stimuli=stimuli, layers=layers,
+                            targets=targets, readout=readout, epochs=epochs, device=device)
+    if at_epochs:
+        frames = [f.assign(epoch=last) for f in frames]
+        for e in kept:
+            at = [zoo.load_model(net_name, seed=s, device=device, epoch=e, **where)
+                  for s in seeds]
+            frames += [f.assign(epoch=e) for f in _decode_models(
+                at, seeds, net_name, stimuli=stimuli, layers=layers, targets=targets,
+                readout=readout, epochs=epochs, device=device)]
+    return (net_name, list(seeds), infos, frames, seen,
+            _checksums(net_name, seeds, data, quick, home, on_problem))
+
+
+def _has_kept(net_name, seed, kept, where) -> bool:
+    """Whether every epoch of ``kept`` has its checkpoint for this seed."""
+    try:
+        for e in kept:
+            zoo.load_model(net_name, seed=seed, epoch=e, device="cpu", **where)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _decode_models(models, seeds, net_name, *, stimuli, layers, targets, readout, epochs,
+                   device) -> list[pd.DataFrame]:
+    """Every layer of every seed, each layer's seeds x targets x folds read out together."""
 
     def acts_of(model, names):
         return extract(model, stimuli, names, device=device, progress=False)
@@ -439,16 +531,14 @@ def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_p
         per_seed = [acts_of(m, layers) for m in models]
         for layer in layers:
             frames += decode([a[layer] for a in per_seed], list(seeds))
-        return (net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen,
-                _checksums(net_name, seeds, data, quick, home, on_problem))
+        return frames
     for layer in layers:
         step = max(1, _ACTIVATION_BYTES // max(layer_bytes[layer], 1))
         for lo in range(0, len(models), step):
             group = models[lo : lo + step]
             frames += decode([acts_of(m, [layer])[layer] for m in group],
                              list(seeds[lo : lo + len(group)]))
-    return (net_name, list(seeds), [m.dnnrsa_info for m in models], frames, seen,
-            _checksums(net_name, seeds, data, quick, home, on_problem))
+    return frames
 
 
 def _checksums(net_name, seeds, data, quick, home, on_problem) -> dict[str, str | None]:

@@ -41,16 +41,19 @@ FORMAT = "dnnrsa.unit-cache/1"
 def unit_config(kind: str, *, network: str | None = None, seeds=(), data: str | None = None,
                 quick: bool | None = None, layers=(), targets=(), readout: str,
                 readout_epochs: int, cv: str = "viewpoint",
-                on_problem: str | None = None) -> dict:
+                on_problem: str | None = None, at_epochs=None) -> dict:
     """What decides a unit's numbers besides its test faces, as a JSON-ready dict. The
     pixel control (``kind="pixels"``) depends on no network, data or layers."""
     if kind == "pixels":
         return dict(kind=kind, targets=list(targets), readout=readout,
                     readout_epochs=int(readout_epochs), cv=cv)
-    return dict(kind=kind, network=network, seeds=[int(s) for s in seeds], data=data,
-                quick=bool(quick), layers=list(layers), targets=list(targets),
-                readout=readout, readout_epochs=int(readout_epochs), cv=cv,
-                on_problem=on_problem)
+    config = dict(kind=kind, network=network, seeds=[int(s) for s in seeds], data=data,
+                  quick=bool(quick), layers=list(layers), targets=list(targets),
+                  readout=readout, readout_epochs=int(readout_epochs), cv=cv,
+                  on_problem=on_problem)
+    if at_epochs:  # only then: the keys of runs without kept epochs stay as they were
+        config["at_epochs"] = [int(e) for e in at_epochs]
+    return config
 
 
 class UnitCache:
