@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -195,3 +196,27 @@ def test_reproduce_on_a_dask_cluster_equals_the_local_run(client, tmp_path, monk
 
 def _refuse(*args, **kwargs):
     raise AssertionError("a cached unit was computed again")
+
+
+def test_compare_to_brain_on_a_dask_cluster_equals_the_local_run(client):
+    """One task per region; the table (values, bootstrap intervals, ceilings, tests
+    against the best layer) equals the local one to the bit."""
+    from dnnrsa import Activations, compare_to_brain
+
+    rng = np.random.default_rng(3)
+    meta = pd.DataFrame({"stim": [f"s{i}" for i in range(10)]})
+    layers = {k: Activations(rng.normal(size=(10, 30)), meta, {"layer": k, "model": "net"})
+              for k in ("a", "b")}
+
+    def subject(sd):
+        mix = rng.normal(size=(30, 20))
+        return Activations(layers["b"].X @ mix + sd * rng.normal(size=(10, 20)), meta)
+
+    brain = {"V1": [subject(1.0) for _ in range(4)], "FFA": [subject(3.0) for _ in range(4)]}
+    opts = dict(conditions="stim", n_boot=50, seed=0)
+    here = compare_to_brain(layers, brain, **opts)
+    there = compare_to_brain(layers, brain, scheduler=client, **opts)
+    pd.testing.assert_frame_equal(here, there)
+    with pytest.raises(ValueError, match="seed is a numpy Generator"):
+        compare_to_brain(layers, brain, conditions="stim", seed=np.random.default_rng(0),
+                         scheduler=client)

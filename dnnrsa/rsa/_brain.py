@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._executor import check_scheduler, dask_client, run_units
 from .._pvalues import holm
 from .._utils import check_choice, check_positive_int, logger
 from ..activations import Activations
@@ -57,6 +58,7 @@ def compare_to_brain(
     n_boot: int = 1000,
     ci: float = 0.95,
     seed: int | np.random.Generator | None = 0,
+    scheduler: Any = None,
 ) -> pd.DataFrame:
     """Compare the RDMs of network layers with the RDMs of brain regions.
 
@@ -116,6 +118,12 @@ def compare_to_brain(
         Seed of the bootstrap. An int gives every region the same resampling stream, so a
         region's interval does not depend on which other regions are in the call; a
         Generator is used (and advanced) region after region; None draws fresh entropy.
+    scheduler : None, str, os.PathLike or distributed.Client, optional
+        Run the regions on a Dask cluster, one task per region (its subjects' RDMs, the
+        comparisons, bootstrap and noise ceiling): an address ``"tcp://HOST:PORT"``, a
+        scheduler file or a ``distributed.Client``, as in :func:`dnnrsa.reproduce`. Same
+        table as a local run (an int seed gives each region its own stream); a Generator
+        seed, which regions would share in turn, is refused.
 
     Returns
     -------
@@ -170,6 +178,11 @@ def compare_to_brain(
         raise ValueError(f"Argument ci must be a number in (0, 1), e.g. 0.95; got {ci!r}.")
     check_seed_option(seed)
     _check_brain_options(rdm_method or "euclidean", cv, noise)
+    scheduler = check_scheduler(scheduler)
+    if scheduler is not None and isinstance(seed, np.random.Generator):
+        raise ValueError("Argument seed is a numpy Generator, which the regions would use in "
+                         "turn; with a scheduler they run apart: give an int seed (each "
+                         "region the same reproducible stream) or None.")
 
     models = _model_items(model)
     rois = _roi_items(brain)
@@ -183,15 +196,20 @@ def compare_to_brain(
         groups.setdefault((network, net_seed), []).append(k)
     groups = list(groups.values())
     rows = []
+    shared = dict(conditions=conditions, order=order, M=M, method=method, n_boot=n_boot,
+                  ci=ci, seed=seed, groups=groups,
+                  rdm_kwargs=dict(method=rdm_method or "euclidean", cv=cv, noise=noise))
+    units = [(name, parts) for name, parts in rois]
     per_roi = {}
-    for name, parts in rois:
-        D, measure = _brain_vectors(parts, name, conditions, order,
-                                    dict(method=rdm_method or "euclidean", cv=cv,
-                                         noise=noise))
-        per_roi[name] = _roi_stats(M, D, method, n_boot, ci, seed, groups)
-        per_roi[name]["rdm_method"] = measure
-        logger.info("compare_to_brain: %s, %d subjects, %d conditions", name, D.shape[0],
-                    len(order))
+    if scheduler is None:  # region after region here: a Generator seed advances in turn
+        for name, parts in units:
+            per_roi[name] = _region(name, parts, **shared)
+    else:
+        with dask_client(scheduler) as client:
+            for i, stats in run_units(_region, units, shared=shared,
+                                      labels=[f"compare_to_brain-{name}" for name, _ in units],
+                                      scheduler=client, name="dnnrsa"):
+                per_roi[units[i][0]] = stats
     for k, (network, net_seed, layer, _) in enumerate(models):
         for name, _ in rois:
             s = per_roi[name]
@@ -205,6 +223,17 @@ def compare_to_brain(
                 "note": s["note"],
             })
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def _region(name, parts, *, conditions, order, M, method, n_boot, ci, seed, groups,
+            rdm_kwargs) -> dict:
+    """One region's comparisons with every layer: a unit of work, here or on a worker."""
+    D, measure = _brain_vectors(parts, name, conditions, order, rdm_kwargs)
+    stats = _roi_stats(M, D, method, n_boot, ci, seed, groups)
+    stats["rdm_method"] = measure
+    logger.info("compare_to_brain: %s, %d subjects, %d conditions", name, D.shape[0],
+                len(order))
+    return stats
 
 
 # -- options and inputs ----------------------------------------------------------------------
