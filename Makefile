@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dnnrsa-installed
 OUT ?= out/demo
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast bench lint docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,16 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rsa.py
 	$(PY) benchmarks/bench_brain.py
 
+# the documentation site with the gallery executed (every example, a few minutes);
+# warnings are errors. DNNRSA_DOCS_NO_GALLERY=1 skips running the examples.
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	DNNRSA_HOME=$${DNNRSA_HOME:-$(CURDIR)/docs/_build/models} $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "Open docs/_build/html/index.html"
+
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
 	$(VENV)/bin/ruff check dnnrsa tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) out build *.egg-info .pytest_cache
+	rm -rf $(VENV) out build *.egg-info .pytest_cache docs/_build docs/generated docs/auto_examples

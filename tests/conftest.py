@@ -50,3 +50,35 @@ def toy_stimuli(rng):
     meta = pd.DataFrame(rows)
     meta["viewpoint"] = pd.Categorical(meta["viewpoint"], categories=["HL", "S", "HR"])
     return StimulusSet(rng.random((len(meta), 1, 32, 32)), meta, name="toy")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch and BLAS thread: tiny networks and readouts run many small parallel
+    regions, which a second thread slows up to tenfold when another process holds a core
+    (measured on this 2-core machine: 1.5 s vs 24 s). Modules that train use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny_training_data(monkeypatch, rng):
+    """14 training images for every variant of the zoo (train_variant's data), so that a
+    quick recipe's epochs take a fraction of a second."""
+    import pandas as pd
+
+    import dnnrsa
+    from dnnrsa import zoo
+
+    x = rng.random((14, 1, 32, 32)).astype(np.float32)
+    tiny = dnnrsa.StimulusSet(x, pd.DataFrame({"expression": list("abcdefg") * 2}),
+                              name="tiny")
+    monkeypatch.setattr(zoo._registry, "training_data", lambda *a, **k: (tiny, tiny))
+    return tiny

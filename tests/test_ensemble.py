@@ -5,11 +5,9 @@ import json
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-import dnnrsa
 from dnnrsa import zoo
 from dnnrsa._utils import torch_seed
 from dnnrsa.zoo._ensemble import EnsembleDenseNet
@@ -17,14 +15,7 @@ from dnnrsa.zoo._ensemble import EnsembleDenseNet
 SEEDS = [3, 8]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tiny nets run many small parallel regions, which a second
-    thread slows tenfold when another process holds a core (measured: 1.5 s vs 24 s)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(params=["threads", "grouped"])
@@ -263,15 +254,6 @@ def test_bf16_on_cpu_is_recorded_and_learns(rng):
 # --- train_variant(seeds=...) ---------------------------------------------------------
 
 
-@pytest.fixture
-def tiny_data(monkeypatch, rng):
-    x = rng.random((14, 1, 32, 32)).astype(np.float32)
-    tiny = dnnrsa.StimulusSet(x, pd.DataFrame({"expression": list("abcdefg") * 2}),
-                              name="tiny")
-    monkeypatch.setattr(zoo._registry, "training_data", lambda *a, **k: (tiny, tiny))
-    return tiny
-
-
 def _sidecar(path):
     """The sidecar without the file's own checksum: the bytes differ by rounding (and by
     the embedded description's timing fields); the weights are compared separately."""
@@ -280,7 +262,7 @@ def _sidecar(path):
 
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration:UserWarning")
-def test_train_variant_with_seeds_saves_each_seed_as_alone(tmp_path, tiny_data):
+def test_train_variant_with_seeds_saves_each_seed_as_alone(tmp_path, tiny_training_data):
     """Without oneDNN (see test_together_equals_alone_float32_sgd_bitwise_without_onednn)
     and in the layout of a lone CPU run (the option reaches zoo.train), seeds trained
     together give the checkpoints of seeds trained one by one, up to rounding that Adam's
@@ -302,7 +284,7 @@ def test_train_variant_with_seeds_saves_each_seed_as_alone(tmp_path, tiny_data):
     assert not torch.equal(zoo.load(together[0]).fc.weight, zoo.load(together[1]).fc.weight)
 
 
-def test_train_variant_with_seeds_trains_only_the_missing(tmp_path, tiny_data, caplog):
+def test_train_variant_with_seeds_trains_only_the_missing(tmp_path, tiny_training_data, caplog):
     opts = dict(quick=True, epochs=1, device="cpu", progress=False, home=tmp_path)
     first = zoo.train_variant("expression", 2, **opts)
     stamp = first.stat().st_mtime_ns

@@ -81,15 +81,6 @@ import dnnrsa  # noqa: E402
 from dnnrsa import zoo  # noqa: E402
 
 
-@pytest.fixture
-def tiny_training(monkeypatch, rng):
-    """14 training images per variant, so a quick recipe's 10 epochs take a second."""
-    x = rng.random((14, 1, 32, 32)).astype(np.float32)
-    tiny = dnnrsa.StimulusSet(x, pd.DataFrame({"expression": list("abcdefg") * 2}),
-                              name="tiny")
-    monkeypatch.setattr(zoo._registry, "training_data", lambda *a, **k: (tiny, tiny))
-
-
 def _faces():
     return dnnrsa.datasets.synthetic_faces(n_identities=4, expressions=("HA", "NE", "SU"),
                                            sessions=("A",), size=32)
@@ -103,7 +94,7 @@ def _study(**options):
     return dnnrsa.reproduce(**opts)
 
 
-def test_reproduce_at_epochs_reads_out_the_kept_networks(home, tiny_training, tmp_path, caplog):
+def test_reproduce_at_epochs_reads_out_the_kept_networks(home, tiny_training_data, tmp_path, caplog):
     import logging
 
     plain = _study()  # trained without kept epochs: the next run must retrain to keep them

@@ -7,8 +7,6 @@ import logging
 
 import _fake_datasets as fake
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
 from torch import nn
 
 import dnnrsa
@@ -24,15 +22,7 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.delenv("DNNRSA_DATA", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks and readouts: one torch and BLAS thread is faster than several
-    contending for shared cores (5x here on a loaded 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

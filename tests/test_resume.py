@@ -9,11 +9,9 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-import dnnrsa
 from dnnrsa import zoo
 from dnnrsa._utils import torch_seed
 from dnnrsa.zoo import _resume
@@ -21,12 +19,7 @@ from dnnrsa.zoo import _resume
 SEEDS = [3, 8]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _task(rng, n=40, size=16, n_classes=3):
@@ -195,16 +188,7 @@ def test_train_refuses_bad_state_options(rng, tmp_path, kwargs, error, match):
 # --- train_variant --------------------------------------------------------------------
 
 
-@pytest.fixture
-def tiny_data(monkeypatch, rng):
-    x = rng.random((14, 1, 32, 32)).astype(np.float32)
-    tiny = dnnrsa.StimulusSet(x, pd.DataFrame({"expression": list("abcdefg") * 2}),
-                              name="tiny")
-    monkeypatch.setattr(zoo._registry, "training_data", lambda *a, **k: (tiny, tiny))
-    return tiny
-
-
-def test_keep_epochs_equal_a_shorter_run_and_load_by_epoch(tmp_path, tiny_data):
+def test_keep_epochs_equal_a_shorter_run_and_load_by_epoch(tmp_path, tiny_training_data):
     opts = dict(quick=True, device="cpu", progress=False, home=tmp_path)
     final = zoo.train_variant("expression", 3, epochs=3, keep_epochs=[2, 1], **opts)
     short = zoo.train_variant("expression", 3, epochs=2, **opts)
@@ -234,7 +218,7 @@ def test_keep_epochs_equal_a_shorter_run_and_load_by_epoch(tmp_path, tiny_data):
         zoo.load_model("expression", 3, quick=True, epochs=3, home=tmp_path, epoch=4)
 
 
-def test_train_variant_resume_logs_and_cleans_up(tmp_path, tiny_data, caplog,
+def test_train_variant_resume_logs_and_cleans_up(tmp_path, tiny_training_data, caplog,
                                                  stop_after_epoch_2):
     opts = dict(quick=True, epochs=3, device="cpu", progress=False, home=tmp_path)
     straight = zoo.train_variant("expression", 5, home=tmp_path / "straight",

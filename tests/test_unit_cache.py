@@ -7,7 +7,6 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import dnnrsa
 from dnnrsa import zoo
@@ -15,13 +14,7 @@ from dnnrsa._utils import torch_seed
 from dnnrsa.study import _sweep
 from dnnrsa.study._unit_cache import UnitCache, unit_config
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
