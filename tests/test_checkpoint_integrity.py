@@ -333,3 +333,21 @@ def test_old_format_checkpoints_load_with_a_warning(tmp_path, caplog):
 def test_a_path_with_nothing_there_names_the_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"No checkpoint at .*missing\.safetensors"):
         zoo.load(tmp_path / "missing.safetensors")
+
+
+def test_a_dotted_name_keeps_its_dots(tmp_path):
+    """zoo.save(model, "run.v2") wrote run.safetensors and run.json, over any checkpoint
+    named run: only a known suffix is replaced now."""
+    from dnnrsa import zoo
+
+    net = zoo.build("ccn2022", n_classes=3, growth=4, input_size=16)
+    other = zoo.build("ccn2022", n_classes=3, growth=4, input_size=16)
+    zoo.save(other, tmp_path / "run")
+    path = zoo.save(net, tmp_path / "run.v2")
+    assert path == tmp_path / "run.v2.safetensors"
+    assert (tmp_path / "run.v2.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run.json", "run.safetensors", "run.v2.json", "run.v2.safetensors"]
+    loaded = zoo.load(tmp_path / "run.v2.safetensors", device="cpu")
+    assert all((a == b).all() for a, b in zip(loaded.state_dict().values(),
+                                              net.state_dict().values()))

@@ -48,12 +48,16 @@ _FIX = ("retrain it with `dnnrsa train VARIANT --seed SEED --overwrite` (with th
 
 
 def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(weights, sidecar) of a checkpoint named with or without its suffix. Only a known
+    suffix is replaced, so a dotted name keeps its dots (``run.v2`` ->
+    ``run.v2.safetensors``, not ``run.safetensors``)."""
     path = Path(path)
     if path.suffix in _PICKLE_SUFFIXES:
-        return path, path.with_suffix(".json")
+        return path, path.with_name(path.name[: -len(path.suffix)] + ".json")
+    name = path.name
     if path.suffix in (".safetensors", ".json"):
-        path = path.with_suffix("")
-    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+        name = name[: -len(path.suffix)]
+    return path.with_name(name + ".safetensors"), path.with_name(name + ".json")
 
 
 def build(architecture: str = "ccn2022", **options) -> nn.Module:
