@@ -263,7 +263,7 @@ def kdef(
     StimulusSet
         ``images`` (n, 1, size, size) float32 in [0, 1], made by grayscale, center crop
         388 x 388 of the 562 x 762 photograph, resize to ``size``. ``metadata``:
-        ``identity`` (``F01``..``F35``, ``M01``..``M35``), ``sex`` (female, male),
+        ``identity`` (``F01`` to ``F35``, ``M01`` to ``M35``), ``sex`` (female, male),
         ``expression`` (AF, AN, DI, HA, NE, SA, SU), ``viewpoint`` (FL, HL, S, HR, FR),
         ``session`` (A, B), all Categorical in that order; ``yaw`` (degrees, FL = -90 ..
         FR = 90), ``image_id`` (``AF01ANHL``) and ``path`` (absolute). Rows are sorted by

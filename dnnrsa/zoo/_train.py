@@ -226,7 +226,7 @@ def train(
         explicit, rather than resuming whenever a file exists, so that a fresh run is
         never silently continued from an old file.
     keep_epochs : sequence of int, optional
-        Epochs (in 1..``epochs``, distinct) after which ``on_keep`` gets each network;
+        Epochs (from 1 to ``epochs``, distinct) after which ``on_keep`` gets each network;
         the test set is also scored after them.
     on_keep : callable, optional
         ``on_keep(model, seed, epoch)``, with ``model`` a CPU copy of the network in eval
