@@ -290,3 +290,34 @@ def test_linear_head_reproduces_the_pixel_control_protocol():
                                rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(est.module_.fc.bias.detach(), fc.bias.detach(),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_linear_readout_fits_with_one_blas_thread_and_equals_logistic_regression(rng):
+    """The linear readout's LogisticRegression is fitted under one BLAS thread (dozens of
+    times faster on busy cores) and gives scikit-learn's coefficients to the bit when
+    scikit-learn also runs with one thread."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from dnnrsa.decoding._readouts import OneThreadLogisticRegression, linear_readout
+
+    X = rng.normal(size=(60, 30))
+    y = rng.integers(0, 3, 60)
+    seen = []
+
+    original = LogisticRegression.fit
+
+    def spy_fit(self, *args, **kwargs):
+        seen.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+        return original(self, *args, **kwargs)
+
+    LogisticRegression.fit = spy_fit
+    try:
+        ours = OneThreadLogisticRegression(max_iter=500).fit(X, y)
+    finally:
+        LogisticRegression.fit = original
+    assert seen and all(n == 1 for n in seen[0])
+    with threadpool_limits(limits=1, user_api="blas"):
+        ref = LogisticRegression(max_iter=500).fit(X, y)
+    np.testing.assert_array_equal(ours.coef_, ref.coef_)
+    assert isinstance(linear_readout()[-1], OneThreadLogisticRegression)
