@@ -1,6 +1,8 @@
 """dnnrsa.encoding: voxel-wise ridge encoding models, checked against plain scikit-learn
 loops, a brute-force alpha search, nilearn's masker and planted signals."""
 
+import warnings
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dnnrsa import Activations
 from dnnrsa.encoding import DEFAULT_ALPHAS, EncodingResult, encode
-from dnnrsa.encoding._encode import make_folds
+from dnnrsa.encoding._encode import CONSTANT_RTOL, make_folds, standardise
 
 N_COND = 24
 WIDTHS = {"a": 10, "b": 12, "c": 16}
@@ -78,11 +80,24 @@ def test_sklearn_backend_equals_plain_loop(rng):
     assert np.isnan(res.table["p_value"]).all() and res.null is None
 
 
-def _brute_force_himalaya(X, Y, train, test, inner, alphas):
+def _scaled(X, train, test, flat_rtol=None):
+    """StandardScaler fit on the training rows; with ``flat_rtol``, also zero the columns
+    whose training SD is <= flat_rtol x the root mean training variance (the rule encode
+    documents), written here from the scaler's ``var_``."""
+    sc = StandardScaler().fit(X[train])
+    Xtr, Xte = sc.transform(X[train]), sc.transform(X[test])
+    if flat_rtol is not None:
+        flat = np.sqrt(sc.var_) <= flat_rtol * np.sqrt(sc.var_.mean())
+        Xtr[:, flat] = 0.0
+        Xte[:, flat] = 0.0
+    return Xtr, Xte
+
+
+def _brute_force_himalaya(X, Y, train, test, inner, alphas, flat_rtol=None):
     """Choose alpha per voxel by mean validation MSE over ``inner`` (himalaya's rule, larger
     alpha on a tie), refit on all training rows, predict the test rows."""
-    sc = StandardScaler().fit(X[train])
-    Xtr, Xte, Ytr = sc.transform(X[train]), sc.transform(X[test]), Y[train]
+    Xtr, Xte = _scaled(X, train, test, flat_rtol)
+    Ytr = Y[train]
     mse = np.zeros((len(alphas), Y.shape[1]))
     for a, alpha in enumerate(alphas):
         for itr, iva in inner:
@@ -432,3 +447,97 @@ def test_default_cv_holds_out_whole_conditions_in_every_run(rng):
             assert not set(codes[f.train][tr]) & set(codes[f.train][va])
     res = encode(layer, roi, conditions="stimulus", backend="sklearn")
     assert res.table["n_folds"].iloc[0] == 5
+
+
+# -- near-constant training columns of a sparse wide layer ---------------------------------
+def _sparse_wide(rng, *, bad=True, offset=0.5):
+    """40 stimuli x 600 post-ReLU-like features (36% non-zero; 16% with offset=1.5) driven
+    by 3 latent factors, 5 blocks of 8, and 20 voxels that mix the latents, plus noise. With ``bad``,
+    column 0 is 0 except for a rounding-level 3e-7 on stimulus 0 (block 0) and a real 0.05
+    on stimulus 8 (block 1): what measured dense1 of an untrained ccn2022 holds (2.5e-7 in
+    one training face, 0.03 in a test face, z = 7e5, a fold's mean R^2 = -876)."""
+    latent = rng.normal(size=(40, 3))
+    X = np.maximum(latent @ rng.normal(size=(3, 600)) + 0.3 * rng.normal(size=(40, 600))
+                   - offset, 0.0)
+    X[:, 0] = 0.0
+    if bad:
+        X[0, 0], X[8, 0] = 3e-7, 0.05
+    Y = latent @ rng.normal(size=(3, 20)) + 0.5 * rng.normal(size=(40, 20))
+    stim = pd.DataFrame({"stimulus": [f"s{i:02d}" for i in range(40)],
+                         "block": np.repeat(np.arange(5), 8)})
+    return (Activations(X, stim, {"layer": "wide"}),
+            Activations(Y, stim, {"region": "planted"}))
+
+
+def test_rounding_level_column_no_longer_wrecks_a_fold(rng):
+    layer, roi = _sparse_wide(rng)
+    X, Y = layer.X, roi.X
+    blocks = roi.metadata["block"].to_numpy()
+    alphas = np.logspace(-2, 5, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no extrapolation warning once the column is zeroed
+        res = encode(layer, roi, cv="block", alphas=alphas, backend="himalaya", device="cpu")
+    key = ("model", 0, "wide", "planted")
+    folds = list(LeaveOneGroupOut().split(X, groups=blocks))
+    ref_r2, ref_alpha, plain_r2 = [], [], []
+    for tr, te in folds:
+        inner = list(LeaveOneGroupOut().split(tr[:, None], groups=blocks[tr]))
+        pred, alpha = _brute_force_himalaya(X, Y, tr, te, inner, alphas, CONSTANT_RTOL)
+        ref_r2.append(r2_score(Y[te], pred, multioutput="raw_values"))
+        ref_alpha.append(alpha)
+        pred, _ = _brute_force_himalaya(X, Y, tr, te, inner, alphas)  # plain StandardScaler
+        plain_r2.append(r2_score(Y[te], pred, multioutput="raw_values").mean())
+    # the failure, reproduced by plain standardisation: only the fold holding out block 1
+    # (stimulus 8's 0.05 over a training SD of 5e-8) collapses
+    assert plain_r2[1] < -100
+    assert all(v > 0 for i, v in enumerate(plain_r2) if i != 1)
+    # encode follows the reference with the documented rule, fold by fold
+    assert np.allclose(res.folds_r2[key], ref_r2, atol=1e-8)
+    assert np.allclose(res.voxels[key]["r2"], np.mean(ref_r2, axis=0), atol=1e-8)
+    assert res.table["mean_r2"].iloc[0] > 0.2
+    # and rounding noise counts as the 0 it stands for: the same with the 3e-7 set to 0
+    X0 = X.copy()
+    X0[0, 0] = 0.0
+    clean = encode(Activations(X0, layer.metadata, {"layer": "wide"}), roi, cv="block",
+                   alphas=alphas, backend="himalaya", device="cpu")
+    assert np.allclose(clean.folds_r2[key], res.folds_r2[key], atol=1e-6)
+
+
+def test_rounding_level_column_sklearn_backend(rng):
+    layer, roi = _sparse_wide(rng)
+    X, Y = layer.X, roi.X
+    blocks = roi.metadata["block"].to_numpy()
+    res = encode(layer, roi, cv="block", backend="sklearn")
+    ref = []
+    for tr, te in LeaveOneGroupOut().split(X, groups=blocks):
+        Xtr, Xte = _scaled(X, tr, te, CONSTANT_RTOL)
+        pred = RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True).fit(Xtr, Y[tr]).predict(Xte)
+        ref.append(r2_score(Y[te], pred, multioutput="raw_values"))
+    assert np.allclose(res.folds_r2[("model", 0, "wide", "planted")], ref, atol=1e-8)
+    assert np.min(np.mean(ref, axis=1)) > 0
+
+
+def test_standardise_matches_standard_scaler_and_zeroes_flat_columns(rng):
+    X = rng.normal(size=(30, 6)) * [1.0, 2.0, 0.5, 1.0, 1.0, 3.0] + 4.0
+    X[:, 3] = 7.0                       # exactly constant
+    X[:, 4] = 1e-9 * rng.normal(size=30)  # rounding level against the others' SD ~1.5
+    train, test = np.arange(20), np.arange(20, 30)
+    Xtr, Xte, n_flat = standardise(X[train], X[test])
+    sc = StandardScaler().fit(X[train])
+    keep = [0, 1, 2, 5]
+    assert n_flat == 2
+    assert np.allclose(Xtr[:, keep], sc.transform(X[train])[:, keep], atol=1e-12)
+    assert np.allclose(Xte[:, keep], sc.transform(X[test])[:, keep], atol=1e-12)
+    assert not Xtr[:, [3, 4]].any() and not Xte[:, [3, 4]].any()
+    assert Xtr.dtype == Xte.dtype == np.float64
+
+
+def test_real_but_tiny_training_activity_warns_naming_the_layer(rng):
+    # Sparser units (16% non-zero): column 367 is 0.003 on one of 32 training stimuli and
+    # 1.33 on a held-out one (z = 2.6e3). That is data, not rounding: encode keeps the
+    # documented standardisation, and says which layer and fold extrapolate.
+    layer, roi = _sparse_wide(rng, offset=1.5)
+    with pytest.warns(RuntimeWarning, match=r"layer 'wide' of 'model' \(seed 0\), fold '3'"):
+        res = encode(layer, roi, cv="block", backend="sklearn")
+    r2 = res.folds_r2[("model", 0, "wide", "planted")].mean(axis=1)
+    assert r2[3] < -100 and np.all(r2[[1, 2, 4]] > -1)

@@ -4,13 +4,13 @@ brain regions, with a permutation null over the stimulus-to-response mapping."""
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut
-from sklearn.preprocessing import StandardScaler
 
 from .._metadata import check_factor_column, factor_codes, factor_levels
 from .._utils import check_positive_int, check_seed, logger
@@ -32,6 +32,16 @@ __all__ = ["encode"]
 #: most folds of ``cv="conditions"``.
 INNER_K = 5
 MIN_TRAIN, MIN_TEST = 5, 3
+#: A feature column whose SD over a fold's training rows is at most this fraction of the
+#: layer's typical SD is constant there (see :func:`standardise`). float32 activations
+#: carry about 1e-7 relative rounding; measured on the layers of an untrained ``ccn2022``
+#: (48 faces, 5 folds), units active only at rounding level sit at 1e-6 to 2.4e-6 of the
+#: layer's typical SD and the weakest real ones at 1.5e-4 or more; 2e-5 is about a factor 8
+#: from either.
+CONSTANT_RTOL = 2e-5
+#: A fold warns when held-out predictions spread over more than this many times a voxel's
+#: training responses (see :func:`_warn_extrapolation`).
+EXTRAPOLATION = 10.0
 
 
 @dataclass(frozen=True)
@@ -176,17 +186,84 @@ def _fold_scores(y: np.ndarray, pred: np.ndarray, train_constant: np.ndarray):
     return r, r2
 
 
-def _cross_validate(design: np.ndarray, Y: np.ndarray, folds: list[Fold], solver: Solver):
-    """Held-out r, R^2 and the chosen penalties, each of shape (n_folds, n_voxels)."""
+def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Standardise the features on the training rows; zero the columns that are constant there.
+
+    Every column is centred and scaled by its mean and SD over the training rows
+    (``StandardScaler``). A column whose training SD is at most :data:`CONSTANT_RTOL` times
+    the layer's typical SD (the root mean training variance over columns) is treated as
+    constant and set to 0 on both sides, which is what a ridge fit gets from an exactly
+    constant column (no weight, no contribution). Without this, a unit that is almost
+    always 0 after a ReLU, active at float32 rounding level (1e-7) in one training
+    stimulus and at 0.03 in a test stimulus, reaches z = 7e5 on the test rows and one
+    fold's mean R^2 drops to -876 (``dense1`` of an untrained ``ccn2022``).
+
+    Parameters
+    ----------
+    train : ndarray of shape (n_train, n_features)
+    test : ndarray of shape (n_test, n_features)
+
+    Returns
+    -------
+    train, test : ndarray, float64
+        The standardised rows.
+    n_constant : int
+        How many columns were treated as constant.
+    """
+    train = np.asarray(train, dtype=np.float64)
+    test = np.asarray(test, dtype=np.float64)
+    mean = train.mean(axis=0)
+    train = train - mean
+    test = test - mean
+    sd = np.sqrt(np.einsum("ij,ij->j", train, train) / len(train))
+    flat = sd <= CONSTANT_RTOL * np.sqrt(np.mean(sd ** 2))
+    scale = np.where(flat, 1.0, sd)
+    train /= scale
+    test /= scale
+    train[:, flat] = 0.0
+    test[:, flat] = 0.0
+    return train, test, int(flat.sum())
+
+
+def _cross_validate(design: np.ndarray, Y: np.ndarray, folds: list[Fold], solver: Solver,
+                    what: str | None = None):
+    """Held-out r, R^2 and the chosen penalties, each of shape (n_folds, n_voxels).
+    ``what`` names the layer in the extrapolation warning (None: no warning, for the
+    permutation refits)."""
     shape = (len(folds), Y.shape[1])
     r, r2, alpha = np.empty(shape), np.empty(shape), np.empty(shape)
     for i, fold in enumerate(folds):
-        scaler = StandardScaler().fit(design[fold.train])
-        pred, alpha[i] = solver.fit_predict(
-            scaler.transform(design[fold.train]), Y[fold.train],
-            scaler.transform(design[fold.test]), fold.inner)
+        X_train, X_test, n_flat = standardise(design[fold.train], design[fold.test])
+        logger.debug("encode: fold %s, %d of %d feature columns constant on the training rows",
+                     fold.label, n_flat, design.shape[1])
+        pred, alpha[i] = solver.fit_predict(X_train, Y[fold.train], X_test, fold.inner)
+        if what is not None:
+            _warn_extrapolation(pred, Y[fold.train], X_test, what, fold.label)
         r[i], r2[i] = _fold_scores(Y[fold.test], pred, np.ptp(Y[fold.train], axis=0) == 0)
     return r, r2, alpha
+
+
+def _warn_extrapolation(pred: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
+                        what: str, label: str) -> None:
+    """Warn when held-out predictions spread over more than :data:`EXTRAPOLATION` times a
+    voxel's training responses: ridge shrinks, so that only happens when held-out features
+    lie far outside their training range (a unit almost silent on the training stimuli and
+    active on a test one), and that fold's R^2 is then dominated by it."""
+    sd = y_train.std(axis=0)
+    ratio = np.zeros(len(sd))
+    ok = np.ptp(y_train, axis=0) > 0  # a constant voxel has NaN scores already
+    ratio[ok] = pred[:, ok].std(axis=0) / sd[ok]
+    wild = np.flatnonzero(ratio > EXTRAPOLATION)
+    if wild.size:
+        warnings.warn(
+            f"encode: {what}, fold {label!r}: the held-out predictions of {wild.size} of "
+            f"{len(ratio)} voxel(s) spread over up to {ratio[wild].max():.0f} times their "
+            f"training responses' SD; held-out features reach |z| = "
+            f"{np.abs(X_test).max():.3g} (standardised on the training rows), i.e. units "
+            "almost constant on the training stimuli are active on held-out ones. This fold's "
+            "R^2 reflects that extrapolation; more training stimuli per fold (more folds) or "
+            "a layer without such sparse units avoids it.",
+            RuntimeWarning, stacklevel=4)
 
 
 def _mode_alpha(alpha: np.ndarray) -> np.ndarray:
@@ -223,8 +300,9 @@ def encode(features: Any, brain: Any, *, conditions: Any = None, cv: Any = "cond
     """Predict every voxel of brain regions from network layers with cross-validated ridge.
 
     For every layer and region, each training set standardises the features (a
-    ``StandardScaler`` fit on the training rows only) and fits a ridge regression with an
-    intercept for every voxel, its penalty chosen among ``alphas`` by inner
+    ``StandardScaler`` fit on the training rows only; a column constant there, to within
+    float32 rounding of the layer's scale, is set to 0, see Notes) and fits a ridge
+    regression with an intercept for every voxel, its penalty chosen among ``alphas`` by inner
     cross-validation on the training rows; the held-out rows are then predicted and scored.
 
     Parameters
@@ -296,6 +374,17 @@ def encode(features: Any, brain: Any, *, conditions: Any = None, cv: Any = "cond
     by its bootstrap test (48 faces, 3 subjects: Holm p = 0.006). Hold out stimuli (the default) and use the permutation null to rule out a
     layer that fits anything.
 
+    Standardising on the training rows gives every unit the same prior weight, also a
+    unit that is almost silent on the training stimuli. A unit whose training SD is at most
+    ``CONSTANT_RTOL`` (2e-5) times the layer's typical SD is rounding noise (a post-ReLU
+    unit at 2.5e-7 on one training face) and is treated like an exactly constant column,
+    i.e. left out; scaled instead, its 0.03 on a test face reached z = 7e5 and sent one
+    fold's mean R^2 to -876 (``dense1`` of an untrained ``ccn2022``, mean -175 over 5 folds,
+    while r stayed 0.33). A unit that is really active, only weakly, on few training
+    stimuli is kept: when held-out predictions then spread over more than 10 times a
+    voxel's training responses, a ``RuntimeWarning`` names the layer and the fold, whose
+    R^2 then reflects that extrapolation.
+
     A voxel whose held-out (or training) responses are constant in some fold has no
     correlation there; its r is NaN, it is left out of the table's means and counted in
     ``n_voxels_nan``. Its R^2 is NaN only when its held-out responses are constant.
@@ -338,7 +427,9 @@ def encode(features: Any, brain: Any, *, conditions: Any = None, cv: Any = "cond
                 F = condition_means(acts.X, match)
                 logger.info("encode: %s seed %s layer %s -> %s (%d folds, %d voxels)",
                             *fkey, ", ".join(g.rois), len(g.folds), g.Y.shape[1])
-                r, r2, alpha = _cross_validate(F[match.brain_codes], g.Y, g.folds, solver)
+                r, r2, alpha = _cross_validate(
+                    F[match.brain_codes], g.Y, g.folds, solver,
+                    what=f"layer {fkey[2]!r} of {fkey[0]!r} (seed {fkey[1]!r})")
                 nulls = [_cross_validate(F[perm][match.brain_codes], g.Y, g.folds, solver)[0]
                          for perm in perms]
                 for roi in g.rois:
