@@ -80,10 +80,15 @@ if os.environ.get("DNNRSA_DOCS_NO_GALLERY", "") == "1":
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"dnnrsa {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["dnnrsa.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    # a right-hand table of contents everywhere but on gallery pages, whose code and output
+    # need the width (a page that no pattern names gets none)
+    "secondary_sidebar_items": {page: ["page-toc"] for page in (
+        "index", "install", "quickstart", "study_choices", "api", "guide/*", "generated/*")},
     "navbar_align": "left",
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
