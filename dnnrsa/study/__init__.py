@@ -7,7 +7,8 @@ the test faces, extracts the layer and decodes it (``dnnrsa.decoding`` itself wo
 """
 
 from ._calibration import CALIBRATION_COLUMNS, calibration
-from ._figures import plot_fig2a, plot_fig2b
+from ._epochs import epoch_summary, plot_epochs
+from ._figures import plot_calibration, plot_fig2a, plot_fig2b
 from ._findings import FINDINGS_COLUMNS, findings, format_finding
 from ._paper import PAPER_LAYERS, PAPER_OWN_TASK, PAPER_RESULTS, QUICK_STUDY
 from ._report import report, write_outputs
@@ -37,11 +38,14 @@ __all__ = [
     "decode",
     "default_stimuli",
     "difference_from",
+    "epoch_summary",
     "findings",
     "format_finding",
     "holm",
     "paired_test",
     "per_seed",
+    "plot_calibration",
+    "plot_epochs",
     "plot_fig2a",
     "plot_fig2b",
     "report",
