@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*/plot_*.py"))
+#: Examples that read out the same quick expression networks (seeds 0-2, epochs 1, 3 and 5
+#: kept): run in this order with one models folder, as a gallery build runs them, the first
+#: trains them and the others load them (each also trains them itself on an empty folder).
+SHARED = ["02_decoding/plot_identity_from_expression_net.py",
+          "06_study/plot_reproduce_figure2.py", "06_study/plot_identity_during_training.py"]
+ALONE = [p for p in EXAMPLES if f"{p.parent.name}/{p.name}" not in SHARED]
 
 RUNNER = r"""
 import runpy, sys
@@ -41,13 +47,24 @@ def test_the_gallery_has_the_examples_the_docs_promise():
         assert (path.parent / "README.txt").exists(), path.parent
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", EXAMPLES, ids=[f"{p.parent.name}/{p.name}" for p in EXAMPLES])
-def test_example_runs_and_ends_with_a_figure(path, tmp_path):
-    env = dict(os.environ, DNNRSA_HOME=str(tmp_path / "home"), MPLBACKEND="Agg",
-               OMP_NUM_THREADS="1")
+def _run(path, home, cwd):
+    env = dict(os.environ, DNNRSA_HOME=str(home), MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     env.pop("DNNRSA_DATA", None)
-    done = subprocess.run([sys.executable, "-c", RUNNER, str(path)], cwd=tmp_path, env=env,
+    done = subprocess.run([sys.executable, "-c", RUNNER, str(path)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=400)
-    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-4000:])
+    assert done.returncode == 0, (path.name, done.stdout[-2000:], done.stderr[-4000:])
     assert "FIGURES" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ALONE, ids=[f"{p.parent.name}/{p.name}" for p in ALONE])
+def test_example_runs_and_ends_with_a_figure(path, tmp_path):
+    _run(path, tmp_path / "home", tmp_path)
+
+
+@pytest.mark.slow
+def test_examples_that_share_networks_run_in_turn(tmp_path):
+    root = Path(__file__).parents[1] / "examples"
+    assert all((root / name).exists() for name in SHARED)
+    for name in SHARED:
+        _run(root / name, tmp_path / "home", tmp_path)
