@@ -266,3 +266,34 @@ def test_decode_reads_the_configured_kdef_copy(tmp_path, monkeypatch):
     monkeypatch.delenv("DNNRSA_DATA")
     with pytest.raises(FileNotFoundError, match="DNNRSA_DATA"):
         dnnrsa.decode(net, "pixels", target="expression", stimuli="kdef")
+
+
+def test_a_readout_that_predicts_one_class_is_reported(rng, caplog):
+    """A fold whose predictions are all one class scores chance by construction; decode
+    says so (a too-short readout reads as 'no information' otherwise), for decode and for
+    decode_grid, and stays quiet for a readout that learnt."""
+    import logging
+
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier
+
+    import dnnrsa
+
+    meta = pd.DataFrame({"identity": np.repeat(list("abcd"), 6),
+                         "viewpoint": np.tile(list("xyz"), 8)})
+    X = rng.normal(size=(24, 8)) + 3 * np.eye(4)[np.repeat(np.arange(4), 6)] @ rng.normal(
+        size=(4, 8))
+    acts = dnnrsa.Activations.from_arrays(X, meta)
+    with caplog.at_level(logging.WARNING, logger="dnnrsa"):
+        dnnrsa.decode(acts, target="identity", cv="viewpoint",
+                      readout=DummyClassifier(strategy="most_frequent"))
+    assert "predicted one class for every test item of fold(s) x, y, z" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dnnrsa"):
+        dnnrsa.decoding.decode_grid([acts], targets=["identity"], cv="viewpoint",
+                                    readout=DummyClassifier(strategy="most_frequent"))
+    assert "predicted one class" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dnnrsa"):
+        res = dnnrsa.decode(acts, target="identity", cv="viewpoint", readout="linear")
+    assert res.accuracy > 0.5 and "predicted one class" not in caplog.text
