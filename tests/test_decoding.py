@@ -290,6 +290,13 @@ def test_a_readout_that_predicts_one_class_is_reported(rng, caplog):
     assert "predicted one class for every test item of fold(s) x, y, z" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="dnnrsa"):
+        dnnrsa.decode(dnnrsa.Activations.from_arrays(X, meta, model="net", seed=3,
+                                                     layer="dense3"),
+                      target="identity", cv="viewpoint",
+                      readout=DummyClassifier(strategy="most_frequent"))
+    assert "'identity' from net seed 3 dense3 predicted one class" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dnnrsa"):
         dnnrsa.decoding.decode_grid([acts], targets=["identity"], cv="viewpoint",
                                     readout=DummyClassifier(strategy="most_frequent"))
     assert "predicted one class" in caplog.text

@@ -169,7 +169,7 @@ def decode_activations(
                     groups=groups, device=device)
     preds = _predict(task, [clone(task.template).fit(task.X[tr], task.y[tr])
                             for tr, _, _ in task.splits])
-    _warn_one_class(task, preds)
+    _warn_one_class(task, preds, network)
     folds, confusion = _score(task, preds)
     null = _null(task, task.n_permutations)
     return _result(task, folds, confusion, null, network=network, network_seed=network_seed)
@@ -226,7 +226,7 @@ def _predict(task: _Task, fitted) -> list:
                                                                 strict=True)]
 
 
-def _warn_one_class(task: _Task, preds) -> None:
+def _warn_one_class(task: _Task, preds, network=None) -> None:
     """Log a warning when a readout gave every test row of a fold the same class: its
     accuracy there is the share of that class by construction (chance with balanced
     classes), which reads as "no information" but says only that the readout did not
@@ -236,11 +236,17 @@ def _warn_one_class(task: _Task, preds) -> None:
     held = [str(h) for (_, te, h), pred in zip(task.splits, preds, strict=True)
             if len(te) > 1 and np.unique(pred).size == 1]
     if held:
+        prov = task.acts.provenance
+        where = " ".join(str(v) for v in (
+            network or prov.get("model") or prov.get("region"),
+            None if prov.get("seed") is None else f"seed {prov.get('seed')}",
+            task.acts.layer) if v is not None)
         logger.warning(
-            "decode: the readout of %r predicted one class for every test item of fold(s) "
-            "%s; an accuracy there is chance by construction, not evidence that the layer "
-            "lacks the information. The readout did not learn: give it more epochs, or try "
-            "readout='linear'.", task.target, ", ".join(held))
+            "decode: the readout of %r%s predicted one class for every test item of "
+            "fold(s) %s; an accuracy there is chance by construction, not evidence that the "
+            "layer lacks the information. The readout did not learn: give it more epochs, "
+            "or try readout='linear'.", task.target, f" from {where}" if where else "",
+            ", ".join(held))
 
 
 def _score(task: _Task, preds) -> tuple[np.ndarray, np.ndarray]:
@@ -451,7 +457,7 @@ def decode_grid(
         if preds is None:
             preds = _predict(task, [clone(task.template).fit(task.X[tr], task.y[tr])
                                     for tr, _, _ in task.splits])
-        _warn_one_class(task, preds)
+        _warn_one_class(task, preds, networks[k // len(targets)])
         folds, confusion = _score(task, preds)
         results.append(_result(task, folds, confusion, _null(task, n_permutations),
                                network=networks[k // len(targets)]))
