@@ -169,7 +169,7 @@ def decode_activations(
                     groups=groups, device=device)
     preds = _predict(task, [clone(task.template).fit(task.X[tr], task.y[tr])
                             for tr, _, _ in task.splits])
-    _warn_one_class(task, preds, network)
+    _warn_one_class(task, preds, network, network_seed)
     folds, confusion = _score(task, preds)
     null = _null(task, task.n_permutations)
     return _result(task, folds, confusion, null, network=network, network_seed=network_seed)
@@ -226,7 +226,7 @@ def _predict(task: _Task, fitted) -> list:
                                                                 strict=True)]
 
 
-def _warn_one_class(task: _Task, preds, network=None) -> None:
+def _warn_one_class(task: _Task, preds, network=None, network_seed=None) -> None:
     """Log a warning when a readout gave every test row of a fold the same class: its
     accuracy there is the share of that class by construction (chance with balanced
     classes), which reads as "no information" but says only that the readout did not
@@ -236,10 +236,9 @@ def _warn_one_class(task: _Task, preds, network=None) -> None:
     held = [str(h) for (_, te, h), pred in zip(task.splits, preds, strict=True)
             if len(te) > 1 and np.unique(pred).size == 1]
     if held:
-        prov = task.acts.provenance
+        network, network_seed = _labels(task, network, network_seed)
         where = " ".join(str(v) for v in (
-            network or prov.get("model") or prov.get("region"),
-            None if prov.get("seed") is None else f"seed {prov.get('seed')}",
+            network, None if network_seed is None else f"seed {network_seed}",
             task.acts.layer) if v is not None)
         logger.warning(
             "decode: the readout of %r%s predicted one class for every test item of "
@@ -303,6 +302,17 @@ def _null(task: _Task, n_permutations: int) -> np.ndarray | None:
     return np.array(null)
 
 
+def _labels(task: _Task, network, network_seed) -> tuple[Any, Any]:
+    """The network and seed a result is labelled with: as given, else the activations'
+    provenance (``model`` or ``region``; ``seed``)."""
+    prov = task.acts.provenance
+    if network is None:
+        network = prov.get("model") or prov.get("region")
+    if network_seed is None:
+        network_seed = prov.get("seed")
+    return network, network_seed
+
+
 def _result(task: _Task, folds, confusion, null, *, network=None,
             network_seed=None) -> DecodingResult:
     acts, readout = task.acts, task.readout
@@ -310,10 +320,7 @@ def _result(task: _Task, folds, confusion, null, *, network=None,
     readout_name = readout if isinstance(readout, str) else type(readout).__name__
     if pixels and readout == "paper":
         readout_name = "paper-linear"
-    if network is None:
-        network = acts.provenance.get("model") or acts.provenance.get("region")
-    if network_seed is None:
-        network_seed = acts.provenance.get("seed")
+    network, network_seed = _labels(task, network, network_seed)
     n_permutations = 0 if null is None else len(null)
     p_value = (None if null is None
                else float((1 + np.sum(null >= folds.mean())) / (1 + n_permutations)))

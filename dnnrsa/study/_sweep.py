@@ -480,11 +480,13 @@ def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_p
     with _warnings_logged(seen):
         zoo.train_variant(net_name, seeds=list(seeds), device=device, data_root=data_root,
                           progress=False, keep_epochs=kept or None, **where)
-        missing = [s for s in seeds if kept and not _has_kept(net_name, s, kept, where)]
+        at = {s: _load_kept(net_name, s, kept, device, where) for s in seeds}
+        missing = [s for s in seeds if at[s] is None]
         if missing:  # trained before, without these epochs kept: train them again
             logger.info("%s seeds %s: retraining to keep epochs %s", net_name, missing, kept)
             zoo.train_variant(net_name, seeds=missing, device=device, data_root=data_root,
                               progress=False, keep_epochs=kept, overwrite=True, **where)
+            at.update({s: _load_kept(net_name, s, kept, device, where) for s in missing})
     models = [zoo.load_model(net_name, seed=s, device=device, **where) for s in seeds]
     infos = [m.dnnrsa_info for m in models]
     frames = _decode_models(models, seeds, net_name, stimuli=stimuli, layers=layers,
@@ -492,23 +494,21 @@ def _run_networks(net_name, seeds, *, data, quick, home, device, data_root, on_p
     if at_epochs:
         frames = [f.assign(epoch=last) for f in frames]
         for e in kept:
-            at = [zoo.load_model(net_name, seed=s, device=device, epoch=e, **where)
-                  for s in seeds]
             frames += [f.assign(epoch=e) for f in _decode_models(
-                at, seeds, net_name, stimuli=stimuli, layers=layers, targets=targets,
-                readout=readout, epochs=epochs, device=device)]
+                [at[s][e] for s in seeds], seeds, net_name, stimuli=stimuli, layers=layers,
+                targets=targets, readout=readout, epochs=epochs, device=device)]
     return (net_name, list(seeds), infos, frames, seen,
             _checksums(net_name, seeds, data, quick, home, on_problem))
 
 
-def _has_kept(net_name, seed, kept, where) -> bool:
-    """Whether every epoch of ``kept`` has its checkpoint for this seed."""
+def _load_kept(net_name, seed, kept, device, where) -> dict | None:
+    """The seed's networks kept after each epoch of ``kept`` (epoch -> network), or None
+    when one of them was not kept; each is loaded (and its checksum verified) once."""
     try:
-        for e in kept:
-            zoo.load_model(net_name, seed=seed, epoch=e, device="cpu", **where)
+        return {e: zoo.load_model(net_name, seed=seed, epoch=e, device=device, **where)
+                for e in kept}
     except FileNotFoundError:
-        return False
-    return True
+        return None
 
 
 def _decode_models(models, seeds, net_name, *, stimuli, layers, targets, readout, epochs,
